@@ -1,0 +1,84 @@
+"""The database handle: one async engine, sessions that are transactions, SQLite made durable.
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` by default: a commit returns only once
+the WAL is fsynced, so a 2xx answer survives a crash of the process and of the machine. Write
+transactions start with ``BEGIN IMMEDIATE`` (they take the write lock up front, so they never
+fail half-way on a lock upgrade) and, inside one process, queue on an asyncio lock rather than
+spinning on SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from goodwill.settings import Settings
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.is_sqlite = settings.is_sqlite
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_size"] = settings.database_pool_size
+            kwargs["max_overflow"] = settings.database_pool_size
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            _configure_sqlite(self.engine, settings.sqlite_synchronous)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on a clean exit, rolled back on error."""
+        if self._write_lock is not None and write:
+            async with self._write_lock, self._session(write=True) as session:
+                yield session
+        else:
+            async with self._session(write=write) as session:
+                yield session
+
+    @asynccontextmanager
+    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(goodwill_begin="IMMEDIATE" if write else "DEFERRED")
+            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=False)
+            try:
+                async with session.begin():
+                    yield session
+            finally:
+                await session.close()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Goodwill issues BEGIN itself (below); the driver must not start transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("goodwill_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,42 @@
+"""Tenant scoping is structural: a repository is built with a workspace id, and every statement
+it makes starts from :meth:`Repository.select`, which already filters by that workspace."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from goodwill.errors import NotFound
+
+M = TypeVar("M")
+
+
+class Repository(Generic[M]):
+    model: ClassVar[Any]
+    noun: ClassVar[str] = "object"
+
+    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    def select(self) -> Select[M]:
+        return select(self.model).where(self.model.workspace_id == self.workspace_id)
+
+    async def find(self, id: uuid.UUID, *, for_update: bool = False) -> M | None:
+        stmt = self.select().where(self.model.id == id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).first()
+
+    async def get(self, id: uuid.UUID, *, for_update: bool = False, param: str | None = None) -> M:
+        """The object, or a 404 that reads the same whether it exists elsewhere or nowhere."""
+        found = await self.find(id, for_update=for_update)
+        if found is None:
+            raise NotFound(f"No {self.noun} {id}", param=param)
+        return found
+
+    def add(self, obj: M) -> None:
+        self.session.add(obj)

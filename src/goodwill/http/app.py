@@ -1,0 +1,121 @@
+"""The app factory: everything is built from explicit :class:`Settings`; nothing connects at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
+
+from goodwill import __version__
+from goodwill.clock import Clock, utcnow
+from goodwill.customers.routes import routes as customer_routes
+from goodwill.db import Database
+from goodwill.http.encoding import encode
+from goodwill.http.errors import EXCEPTION_HANDLERS
+from goodwill.http.health import healthz, readyz
+from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
+from goodwill.logs import configure_logging
+from goodwill.maintenance import maintenance_loop
+from goodwill.products.routes import routes as product_routes
+from goodwill.settings import Settings
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def api_routes() -> list[Any]:
+    """The secret-key API under ``/v1``; each domain contributes its handlers."""
+    return [*customer_routes, *product_routes]
+
+
+@get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return Response(encode(request.app.openapi_schema.to_schema()), media_type="application/json")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    database: Database | None = None,
+    background: bool = True,
+    extra_routes: Sequence[Any] = (),
+) -> Litestar:
+    configure_logging(settings.log_level, settings.log_format)
+    db = database or Database(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        tasks = []
+        if background:
+            tasks.append(asyncio.create_task(maintenance_loop(db, settings, clock)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if database is None:
+                await db.dispose()
+
+    v1 = Router(
+        "/v1",
+        route_handlers=api_routes(),
+        opt={"auth": "secret"},
+        security=[{"apiKey": []}, {"bearer": []}],
+    )
+    openapi = OpenAPIConfig(
+        title="Goodwill",
+        version=__version__,
+        description="Self-hosted referral and loyalty rewards engine.",
+        path="/docs",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f'<link rel="icon" type="image/png" href="{DOCS_ASSETS}/favicon-32x32.png">',
+            )
+        ],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(
+                    type="apiKey", name="X-Api-Key", security_scheme_in="header"
+                ),
+                "bearer": SecurityScheme(type="http", scheme="bearer"),
+            }
+        ),
+    )
+    assets = create_static_files_router(
+        path=DOCS_ASSETS,
+        directories=[swagger_ui_path],
+        opt={"auth": "public"},
+        include_in_schema=False,
+    )
+    return Litestar(
+        route_handlers=[v1, healthz, readyz, openapi_json, assets, *extra_routes],
+        openapi_config=openapi,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestIdMiddleware(), AuthMiddleware()],
+        before_send=[add_request_id_header],
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        state=_state(db=db, settings=settings, clock=clock),
+        opt={"auth": "public"},
+        debug=False,
+        logging_config=None,
+    )
+
+
+def _state(**values: Any) -> Any:
+    from litestar.datastructures import State
+
+    return State(values)

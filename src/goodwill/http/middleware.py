@@ -1,0 +1,136 @@
+"""Request ids, access logs, authentication and the body guard, as ASGI middleware.
+
+Each route says how it authenticates through its ``opt["auth"]``, inherited from its router:
+``"secret"`` (``X-Api-Key`` or ``Authorization: Bearer``), ``"client"`` (``X-Client-Application-Id``
+and ``X-Client-Token``) or ``"public"``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import cast
+
+import structlog
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from goodwill.db import Database
+from goodwill.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from goodwill.ids import new_id
+from goodwill.workspaces.service import Principal, authenticate
+
+access_log = structlog.get_logger("goodwill.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def ensure_request_id(scope: Scope) -> str:
+    """The request's id: a sane incoming ``X-Request-Id``, else a new one, kept in the scope."""
+    rid = cast("str | None", scope.get("goodwill_request_id"))
+    if rid is None:
+        incoming = Headers.from_scope(scope).get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else f"req_{new_id().hex}"
+        scope["goodwill_request_id"] = rid  # type: ignore[typeddict-unknown-key]
+    return rid
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: every answer carries its request id, routed or not (404, 405)."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers", []))
+        headers.append((b"x-request-id", ensure_request_id(scope).encode()))
+        message["headers"] = headers
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Binds the request id to the logs and writes one access-log line per request."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        rid = ensure_request_id(scope)
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def capture_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, capture_status)
+        finally:
+            principal = cast("Principal | None", scope.get("goodwill_principal"))
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                key=principal.key_prefix if principal else None,
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class AuthMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        mode = scope["route_handler"].opt.get("auth", "public")
+        if mode != "public" and scope.get("method") != "OPTIONS":
+            db: Database = scope["litestar_app"].state.db
+            headers = Headers.from_scope(scope)
+            scope["goodwill_principal"] = await _authenticate(db, headers, mode)  # type: ignore[typeddict-unknown-key]
+        if scope.get("method") in _BODY_METHODS and scope["route_handler"].parsed_data_field:
+            content_type = Headers.from_scope(scope).get("content-type", "")
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise UnsupportedMediaType(
+                    f"Send the body as JSON with Content-Type: application/json "
+                    f"(got {content_type or 'no Content-Type'})"
+                )
+        await next_app(scope, receive, send)
+
+
+def _secret_from(headers: Headers) -> str | None:
+    if value := headers.get("x-api-key"):
+        return value.strip()
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def _authenticate(db: Database, headers: Headers, mode: str) -> Principal:
+    async with db.transaction(write=False) as session:
+        if mode == "secret":
+            secret = _secret_from(headers)
+            if secret is None:
+                if headers.get("x-client-token"):
+                    raise Forbidden("Client keys can only call the /client/v1 endpoints")
+                raise Unauthorized(
+                    "Missing API key: send it as X-Api-Key or Authorization: Bearer <key>"
+                )
+            principal = await authenticate(session, secret, kind="secret")
+            if principal is None:
+                raise Unauthorized("Invalid API key")
+            return principal
+        app_id = headers.get("x-client-application-id")
+        token = headers.get("x-client-token")
+        if not app_id or not token:
+            if _secret_from(headers):
+                raise Forbidden("Secret keys are not accepted here; use a client key pair")
+            raise Unauthorized(
+                "Missing client key: send X-Client-Application-Id and X-Client-Token"
+            )
+        principal = await authenticate(session, token, kind="client", application_id=app_id)
+        if principal is None:
+            raise Unauthorized("Invalid client key")
+        return principal

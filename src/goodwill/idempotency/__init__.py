@@ -1,0 +1,1 @@
+"""``Idempotency-Key``: a POST retried with the same key and body answers the first answer."""

@@ -1,0 +1,12 @@
+"""Every table, imported in one place for Alembic and the schema test."""
+
+from goodwill.customers.models import Customer
+from goodwill.db import Base
+from goodwill.events.models import Event
+from goodwill.idempotency.models import IdempotencyKey
+from goodwill.products.models import Product
+from goodwill.workspaces.models import ApiKey, Workspace
+
+metadata = Base.metadata
+
+__all__ = ["ApiKey", "Customer", "Event", "IdempotencyKey", "Product", "Workspace", "metadata"]

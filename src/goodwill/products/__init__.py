@@ -1,0 +1,1 @@
+"""Products: the workspace's catalog."""

@@ -1,0 +1,74 @@
+"""Settings, read from ``GOODWILL_*`` environment variables and an optional ``.env`` file.
+
+Nothing here connects to anything: :func:`Settings.from_env` only reads text, and tests build
+``Settings(...)`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "sqlite:///goodwill.db"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Everything Goodwill can be configured with. Each field is ``GOODWILL_<NAME>``."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    max_body_bytes: int = 1_048_576
+    idempotency_retention_hours: int = 48
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    database_pool_size: int = 10
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings: the process environment wins over the ``.env`` file."""
+        values: dict[str, Any] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        fields = {f.name for f in msgspec.structs.fields(cls)}
+        raw = {
+            key[len("GOODWILL_") :].lower(): value
+            for key, value in values.items()
+            if key.startswith("GOODWILL_") and key[len("GOODWILL_") :].lower() in fields
+        }
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"Invalid configuration: {exc}") from exc
+
+    @property
+    def async_database_url(self) -> str:
+        """The database URL with the async driver Goodwill uses for its dialect."""
+        return to_async_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def to_async_url(url: str) -> str:
+    """``sqlite:///x.db`` → ``sqlite+aiosqlite:///x.db``; ``postgresql://`` → ``+asyncpg``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SystemExit(f"Invalid GOODWILL_DATABASE_URL {url!r}: expected scheme://...")
+    dialect = scheme.split("+", 1)[0]
+    if dialect == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if dialect in {"postgresql", "postgres"}:
+        return f"postgresql+asyncpg://{rest}"
+    raise SystemExit(f"Unsupported database {dialect!r}: use sqlite:// or postgresql://")
