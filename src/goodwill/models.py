@@ -5,8 +5,18 @@ from goodwill.db import Base
 from goodwill.events.models import Event
 from goodwill.idempotency.models import IdempotencyKey
 from goodwill.products.models import Product
+from goodwill.programs.models import Program
 from goodwill.workspaces.models import ApiKey, Workspace
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Customer", "Event", "IdempotencyKey", "Product", "Workspace", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Customer",
+    "Event",
+    "IdempotencyKey",
+    "Product",
+    "Program",
+    "Workspace",
+    "metadata",
+]

@@ -25,6 +25,7 @@ from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_re
 from goodwill.logs import configure_logging
 from goodwill.maintenance import maintenance_loop
 from goodwill.products.routes import routes as product_routes
+from goodwill.programs.routes import routes as program_routes
 from goodwill.settings import Settings
 
 DOCS_ASSETS = "/docs/assets"
@@ -32,7 +33,7 @@ DOCS_ASSETS = "/docs/assets"
 
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
-    return [*customer_routes, *product_routes]
+    return [*customer_routes, *product_routes, *program_routes]
 
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)

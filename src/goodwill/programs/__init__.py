@@ -1,0 +1,1 @@
+"""Programs: referral, stamps and points, each with its own settings."""
