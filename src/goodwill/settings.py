@@ -28,7 +28,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
     idempotency_retention_hours: int = 48
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     public_base_url: str = "http://127.0.0.1:8000"
 
     @classmethod
