@@ -5,8 +5,20 @@ from goodwill.db import Base
 from goodwill.events.models import Event
 from goodwill.idempotency.models import IdempotencyKey
 from goodwill.products.models import Product
+from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import ApiKey, Workspace
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Customer", "Event", "IdempotencyKey", "Product", "Workspace", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Customer",
+    "Event",
+    "IdempotencyKey",
+    "Product",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "Workspace",
+    "metadata",
+]

@@ -31,4 +31,8 @@ class Event(Base):
     txid: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_events_workspace_id_seq", "workspace_id", "seq"),)
+    __table_args__ = (
+        Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
+        Index("ix_events_workspace_id_txid_seq", "workspace_id", "txid", "seq"),
+        Index("ix_events_workspace_id_created_at", "workspace_id", "created_at"),
+    )

@@ -18,6 +18,7 @@ from goodwill import __version__
 from goodwill.clock import Clock, utcnow
 from goodwill.customers.routes import routes as customer_routes
 from goodwill.db import Database
+from goodwill.events.routes import routes as event_routes
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
@@ -26,13 +27,14 @@ from goodwill.logs import configure_logging
 from goodwill.maintenance import maintenance_loop
 from goodwill.products.routes import routes as product_routes
 from goodwill.settings import Settings
+from goodwill.webhooks.routes import routes as webhook_routes
 
 DOCS_ASSETS = "/docs/assets"
 
 
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
-    return [*customer_routes, *product_routes]
+    return [*customer_routes, *product_routes, *event_routes, *webhook_routes]
 
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
