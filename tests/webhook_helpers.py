@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -15,9 +16,10 @@ from goodwill.db import Database
 from goodwill.events.service import emit
 from goodwill.webhooks.models import WebhookDelivery
 from goodwill.workspaces.models import Workspace
-from tests.conftest import FakeClock, Tenant
+from tests.conftest import ROOT, FakeClock, Tenant
 
-SEEDS = Path("/work/shared/seeds")
+# The seed documents live in shared/ beside the repository (GOODWILL_SEEDS to point elsewhere).
+SEEDS = Path(os.environ.get("GOODWILL_SEEDS", ROOT.parent / "shared" / "seeds"))
 NATS_URL = "nats://127.0.0.1:4222"
 
 
@@ -55,6 +57,7 @@ async def emit_event(
     data: dict[str, Any] | None = None,
     attributes: dict[str, Any] | None = None,
     source: str = "urn:POST:/purchases",
+    subject: str | None = None,
 ) -> uuid.UUID:
     async with db.transaction() as session:
         return await emit(
@@ -62,7 +65,7 @@ async def emit_event(
             workspace_id=tenant.workspace_id,
             type=type,
             source=source,
-            subject=uuid.uuid4(),
+            subject=subject or uuid.uuid4(),
             data=data if data is not None else {"n": 1},
             now=clock(),
             attributes=attributes,
