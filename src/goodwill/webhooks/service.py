@@ -60,7 +60,7 @@ async def check_destination(url: str, kind: str, settings: Settings) -> None:
             return
         if kind_of(url) == "nats":
             raise ssrf.Refused("is a NATS URL: create the endpoint with type nats")
-        await ssrf.checked_addresses(url, allow_private=settings.webhook_allow_private)
+        await ssrf.checked_addresses(url, ssrf.policy(allow_private=settings.webhook_allow_private))
     except ssrf.Refused as exc:
         raise ValidationFailed.single("url", str(exc)) from None
 

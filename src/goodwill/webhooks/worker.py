@@ -45,7 +45,7 @@ from goodwill.webhooks.delivery import (
 )
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.webhooks.nats_sink import NatsPublisher
-from goodwill.webhooks.ssrf import GuardedTransport
+from goodwill.webhooks.ssrf import GuardedTransport, policy
 from goodwill.workspaces.models import Workspace
 
 log = structlog.get_logger("goodwill.webhooks.worker")
@@ -63,8 +63,9 @@ def worker_name() -> str:
 
 
 class Worker:
-    """Delivers what is due. ``transport`` and ``clock`` are parameters so tests can use a local
-    server and a fake clock; ``workspace_id`` dedicates the worker to one workspace."""
+    """Delivers what is due. ``clock`` and ``transport`` are parameters (a fake clock; another
+    HTTP transport, which then replaces the SSRF guard); ``workspace_id`` dedicates the worker
+    to one workspace."""
 
     def __init__(
         self,
@@ -83,11 +84,9 @@ class Worker:
         self.name = name or worker_name()
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         size = settings.webhook_batch_size
-        inner = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        )
+        rules = policy(allow_private=settings.webhook_allow_private)
         self.client = httpx.AsyncClient(
-            transport=GuardedTransport(inner, allow_private=settings.webhook_allow_private),
+            transport=transport or GuardedTransport(rules, max_connections=size),
             follow_redirects=False,
             timeout=httpx.Timeout(settings.webhook_timeout_seconds),
             headers={"user-agent": USER_AGENT},
