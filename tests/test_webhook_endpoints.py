@@ -259,3 +259,48 @@ async def test_another_workspace_gets_404_on_every_route(
     assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 1
     r = await client.get(f"/v1/webhook-endpoints/{uuid.uuid4()}", headers=tenant.headers)
     assert r.status_code == 404
+
+
+async def test_bad_changes_are_refused_and_change_nothing(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    created = await create_endpoint(client, tenant, url="http://127.0.0.1:9/hook")
+    url = f"/v1/webhook-endpoints/{created['id']}"
+    before = (await client.get(url, headers=tenant.headers)).json()
+    clock.advance(minutes=1)
+    cases = [
+        ({"format": "yaml", "enabled": True}, "format"),
+        ({"event_types": ["reward.*", "nope"]}, "event_types[1]"),
+        ({"url": "ftp://x"}, "url"),
+        ({"url": "nats://127.0.0.1:4222"}, "url"),
+        ({"subject": "goodwill.events"}, "subject"),
+        ({"enabled": None}, "enabled"),
+        ({"secret": "whsec_mine"}, "secret"),
+    ]
+    for body, param in cases:
+        r = await client.patch(url, json=body, headers=tenant.headers)
+        assert r.status_code == 422, (body, r.text)
+        assert error_of(r)["param"] == param, (body, error_of(r))
+    assert (await client.get(url, headers=tenant.headers)).json() == before
+
+    base = f"/v1/webhook-endpoints/{created['id']}"
+    r = await client.get(f"{base}/deliveries?status=lost", headers=tenant.headers)
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "status"
+    r = await client.post(f"{base}/recover", json={}, headers=tenant.headers)
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "since"
+    event_id = await emit_event(db, tenant, clock)
+    r = await client.post(
+        f"/v1/events/{event_id}/resend", json={"endpoint_id": "nope"}, headers=tenant.headers
+    )
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "endpoint_id"
+    r = await client.post(
+        f"/v1/events/{event_id}/resend",
+        json={"endpoint_id": str(uuid.uuid4())},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 404
+    assert error_of(r)["param"] == "endpoint_id"
+    assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 1  # the emit's own
