@@ -429,3 +429,31 @@ async def test_lease_blocks_a_second_claim_until_it_runs_out(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_sends_that_cannot_finish_inside_the_lease_are_handed_back_untried(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    tight = Settings(
+        database_url=settings.database_url,
+        webhook_allow_private=True,
+        webhook_concurrency=1,
+        webhook_timeout_seconds=2,
+        webhook_lease_seconds=7,  # 2 s to send + 5 s to record: no time to wait for a slot
+    )
+    worker = Worker(db, tight, clock=clock, workspace_id=tenant.workspace_id)
+    try:
+        with running_sink(default=Answer(delay=0.2)) as sink:
+            endpoint = await create_endpoint(client, tenant, url=sink.url())
+            for _ in range(3):
+                await emit_event(db, tenant, clock)
+            assert await worker.run_once() == 1
+            deliveries = await deliveries_of(db, endpoint["id"])
+            assert sorted(d.attempts for d in deliveries) == [0, 0, 1]
+            assert all(d.locked_by is None for d in deliveries)  # the others were released
+            assert await worker.run_once() == 1
+            assert await worker.run_once() == 1
+        assert len(sink.received) == 3
+        assert {d.status for d in await deliveries_of(db, endpoint["id"])} == {"succeeded"}
+    finally:
+        await worker.aclose()

@@ -304,3 +304,35 @@ async def test_bad_changes_are_refused_and_change_nothing(
     assert r.status_code == 404
     assert error_of(r)["param"] == "endpoint_id"
     assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 1  # the emit's own
+
+
+async def test_fan_out_sees_endpoint_changes_made_in_the_same_transaction(
+    tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    from goodwill.events.service import emit
+    from goodwill.webhooks import service
+    from goodwill.webhooks.schemas import EndpointCreate, EndpointPatch
+
+    async def event(session: object) -> None:
+        await emit(
+            session,  # type: ignore[arg-type]
+            workspace_id=tenant.workspace_id,
+            type="reward.created",
+            source="urn:POST:/test",
+            subject="s",
+            data={},
+            now=clock(),
+        )
+
+    async with db.transaction() as session:
+        await event(session)  # no endpoint yet
+        endpoint = await service.create(
+            session, tenant.workspace_id, EndpointCreate(url="http://127.0.0.1:9/"), clock()
+        )
+        await event(session)  # one delivery
+        await service.patch(
+            session, tenant.workspace_id, endpoint.id, EndpointPatch(enabled=False), clock()
+        )
+        await event(session)  # none: disabled
+    assert await count_rows(db, "events", tenant.workspace_id) == 3
+    assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 1

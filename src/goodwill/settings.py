@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_timeout_seconds: float = 15.0
     webhook_lease_seconds: float = 60.0
     webhook_batch_size: int = 200
+    webhook_concurrency: int = 32
     webhook_poll_seconds: float = 1.0
     run_worker: bool = True
     nats_allowed_urls: str = ""

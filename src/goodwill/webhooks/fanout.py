@@ -40,6 +40,32 @@ def delivery_row(
     }
 
 
+_CACHE = "goodwill.webhook_subscriptions"
+
+
+async def _subscriptions(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """The workspace's enabled endpoints and their patterns, read once per transaction (a
+    request that emits several events reads them once). Changing endpoints forgets them."""
+    cache: dict[uuid.UUID, list[tuple[uuid.UUID, list[str]]]] = session.info.setdefault(_CACHE, {})
+    found = cache.get(workspace_id)
+    if found is None:
+        rows = await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+                WebhookEndpoint.workspace_id == workspace_id,
+                WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.deleted_at.is_(None),
+            )
+        )
+        found = cache[workspace_id] = [(i, list(p)) for i, p in rows.all()]
+    return found
+
+
+def forget_subscriptions(session: AsyncSession) -> None:
+    session.info.pop(_CACHE, None)
+
+
 async def fan_out(
     session: AsyncSession,
     *,
@@ -50,18 +76,14 @@ async def fan_out(
     only_endpoint: uuid.UUID | None = None,
 ) -> int:
     """Create the deliveries of a new event; returns how many."""
-    stmt = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-        WebhookEndpoint.workspace_id == workspace_id,
-        WebhookEndpoint.enabled.is_(True),
-        WebhookEndpoint.deleted_at.is_(None),
-    )
+    subscriptions = await _subscriptions(session, workspace_id)
     if only_endpoint is not None:
-        stmt = stmt.where(WebhookEndpoint.id == only_endpoint)
-    rows = [
-        delivery_row(workspace_id, endpoint_id, event_id, now)
-        for endpoint_id, patterns in (await session.execute(stmt)).all()
-        if only_endpoint is not None or (event_type != TEST_EVENT and matches(patterns, event_type))
-    ]
+        targets = [i for i, _ in subscriptions if i == only_endpoint]
+    elif event_type == TEST_EVENT:
+        targets = []
+    else:
+        targets = [i for i, patterns in subscriptions if matches(patterns, event_type)]
+    rows = [delivery_row(workspace_id, endpoint_id, event_id, now) for endpoint_id in targets]
     if rows:
         await session.execute(insert(WebhookDelivery), rows)
     return len(rows)

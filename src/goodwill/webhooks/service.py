@@ -25,7 +25,7 @@ from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
 from goodwill.settings import Settings
 from goodwill.webhooks import signing, ssrf
-from goodwill.webhooks.fanout import TEST_EVENT, delivery_row
+from goodwill.webhooks.fanout import TEST_EVENT, delivery_row, forget_subscriptions
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.webhooks.schemas import EndpointCreate, EndpointPatch
 
@@ -103,6 +103,7 @@ async def create(
     )
     session.add(endpoint)
     await session.flush()
+    forget_subscriptions(session)
     return endpoint
 
 
@@ -143,6 +144,7 @@ async def patch(
         endpoint.failing_since = None
     endpoint.updated_at = now
     await session.flush()
+    forget_subscriptions(session)
     return endpoint
 
 
@@ -159,6 +161,7 @@ async def delete(
         .values(status="cancelled", updated_at=now, last_error="endpoint deleted")
     )
     await session.flush()
+    forget_subscriptions(session)
 
 
 async def rotate_secret(

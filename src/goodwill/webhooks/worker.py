@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from goodwill.webhooks.delivery import (
     retry_delay,
     send_http,
 )
+from goodwill.webhooks.fanout import forget_subscriptions
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.webhooks.nats_sink import NatsPublisher
 from goodwill.webhooks.ssrf import GuardedTransport, policy
@@ -51,6 +53,7 @@ from goodwill.workspaces.models import Workspace
 log = structlog.get_logger("goodwill.webhooks.worker")
 
 FAILING_LIMIT = timedelta(days=5)
+LEASE_MARGIN = 5.0  # seconds kept for recording a batch before its lease runs out
 WORKER_SOURCE = "urn:goodwill:webhook-worker"
 
 D = cast(Table, WebhookDelivery.__table__)
@@ -83,7 +86,10 @@ class Worker:
         self.workspace_id = workspace_id
         self.name = name or worker_name()
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
-        size = settings.webhook_batch_size
+        # Requests in flight at once: httpcore's pool costs O(connections x waiting requests)
+        # per request, so a few dozen connections deliver faster than hundreds.
+        size = max(1, settings.webhook_concurrency)
+        self._slots = asyncio.Semaphore(size)
         rules = policy(allow_private=settings.webhook_allow_private)
         self.client = httpx.AsyncClient(
             transport=transport or GuardedTransport(rules, max_connections=size),
@@ -125,8 +131,14 @@ class Worker:
         if not jobs:
             return 0
         now = self.clock()
-        outcomes = await asyncio.gather(*(self.send(job, now) for job in jobs))
-        await self.record(outcomes)
+        # A send that waited for a free slot must still be able to finish inside the lease;
+        # one that cannot start in time is handed back untried (taken again next round).
+        spare = self.lease.total_seconds() - self.settings.webhook_timeout_seconds - LEASE_MARGIN
+        deadline = time.monotonic() + max(0.0, spare)
+        results = await asyncio.gather(*(self.send(job, now, deadline) for job in jobs))
+        outcomes = [r for r in results if r is not None]
+        untried = [job for job, r in zip(jobs, results, strict=True) if r is None]
+        await self.record(outcomes, untried)
         return len(outcomes)
 
     async def drain(self, max_rounds: int = 100) -> int:
@@ -143,10 +155,14 @@ class Worker:
         await self.client.aclose()
         await self.nats.aclose()
 
-    async def send(self, job: Job, now: datetime) -> Outcome:
-        if job.kind == "nats":
-            return await self.nats.publish(job, now)
-        return await send_http(self.client, job, now, self.settings.webhook_timeout_seconds)
+    async def send(self, job: Job, now: datetime, deadline: float | None = None) -> Outcome | None:
+        waited = self._slots.locked()
+        async with self._slots:
+            if waited and deadline is not None and time.monotonic() > deadline:
+                return None
+            if job.kind == "nats":
+                return await self.nats.publish(job, now)
+            return await send_http(self.client, job, now, self.settings.webhook_timeout_seconds)
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -244,14 +260,20 @@ class Worker:
 
     # -- recording --------------------------------------------------------------------------
 
-    async def record(self, outcomes: Sequence[Outcome]) -> None:
+    async def record(self, outcomes: Sequence[Outcome], untried: Sequence[Job] = ()) -> None:
         now = self.clock()
+        if not outcomes:
+            if untried:
+                async with self.db.transaction() as session:
+                    await self._release(session, untried)
+            return
         attempts = [self._attempt_row(o) for o in outcomes]
         updates = [self._delivery_update(o) for o in outcomes]
         succeeded = {o.job.endpoint_id for o in outcomes if o.succeeded}
         failed = {o.job.endpoint_id for o in outcomes if not o.succeeded} - succeeded
         gone = {o.job.endpoint_id: o for o in outcomes if o.gone}
         async with self.db.transaction() as session:
+            await self._release(session, untried)
             await session.execute(insert(A), attempts)
             await session.execute(
                 update(D)
@@ -281,6 +303,14 @@ class Worker:
                     .values(failing_since=now)
                 )
                 await self._disable_failing(session, failed, gone, now)
+
+    async def _release(self, session: AsyncSession, jobs: Sequence[Job]) -> None:
+        if jobs:
+            await session.execute(
+                update(D)
+                .where(D.c.id.in_([j.delivery_id for j in jobs]), D.c.locked_by == self.name)
+                .values(locked_until=None, locked_by=None)
+            )
 
     def _attempt_row(self, o: Outcome) -> dict[str, Any]:
         return {
@@ -344,6 +374,7 @@ class Worker:
                 .where(E.c.id == endpoint_id)
                 .values(enabled=False, disabled_reason=reason, updated_at=now)
             )
+            forget_subscriptions(session)
             log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
             await emit(
                 session,
