@@ -422,7 +422,8 @@ async def test_lease_blocks_a_second_claim_until_it_runs_out(
         (d,) = await deliveries_of(db, endpoint["id"])
         assert (d.status, d.attempts) == ("succeeded", 1)
         # The first worker's late result does not overwrite the second's.
-        outcome = await first.send(jobs[0], clock())
+        outcome = await first.send(jobs[0])
+        assert outcome is not None
         await first.record([outcome])
         (d,) = await deliveries_of(db, endpoint["id"])
         assert (d.status, d.attempts) == ("succeeded", 1)

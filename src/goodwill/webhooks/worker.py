@@ -130,12 +130,11 @@ class Worker:
         jobs = await self.claim()
         if not jobs:
             return 0
-        now = self.clock()
         # A send that waited for a free slot must still be able to finish inside the lease;
         # one that cannot start in time is handed back untried (taken again next round).
         spare = self.lease.total_seconds() - self.settings.webhook_timeout_seconds - LEASE_MARGIN
         deadline = time.monotonic() + max(0.0, spare)
-        results = await asyncio.gather(*(self.send(job, now, deadline) for job in jobs))
+        results = await asyncio.gather(*(self.send(job, deadline) for job in jobs))
         outcomes = [r for r in results if r is not None]
         untried = [job for job, r in zip(jobs, results, strict=True) if r is None]
         await self.record(outcomes, untried)
@@ -155,11 +154,13 @@ class Worker:
         await self.client.aclose()
         await self.nats.aclose()
 
-    async def send(self, job: Job, now: datetime, deadline: float | None = None) -> Outcome | None:
+    async def send(self, job: Job, deadline: float | None = None) -> Outcome | None:
+        """One attempt, when a slot is free; None if it could not start before ``deadline``."""
         waited = self._slots.locked()
         async with self._slots:
             if waited and deadline is not None and time.monotonic() > deadline:
                 return None
+            now = self.clock()  # the attempt's time, also its webhook-timestamp
             if job.kind == "nats":
                 return await self.nats.publish(job, now)
             return await send_http(self.client, job, now, self.settings.webhook_timeout_seconds)
