@@ -4,6 +4,7 @@ official CloudEvents SDK."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,11 @@ async def _purchase_created(
         clock,
         "purchase.created",
         data=seed["data"],
-        attributes={"program_id": seed["program_id"], "promoter_id": seed["promoter_id"]},
+        # The purchases domain may hand over ids as UUIDs; they go out as strings.
+        attributes={
+            "program_id": uuid.UUID(seed["program_id"]),
+            "promoter_id": seed["promoter_id"],
+        },
         source=seed["source"],
         subject=seed["subject"],
     )

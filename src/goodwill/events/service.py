@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Text, cast, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.events.models import Event
+from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.webhooks.fanout import fan_out
 
@@ -44,7 +45,8 @@ async def emit(
         "source": source,
         "subject": str(subject),
         "data": data,
-        "attributes": attributes or {},
+        # Ids may come as UUIDs: context attributes are stored as JSON strings.
+        "attributes": to_builtins(attributes or {}),
         "created_at": now,
     }
     if session.get_bind().dialect.name == "postgresql":
