@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from goodwill.clock import utcnow
 from goodwill.db import Database
 from goodwill.http.app import create_app
@@ -63,3 +65,23 @@ async def _check_lifespan(db: Database, database_url: str) -> None:
     assert len(sink.received) == 1
     (d,) = await deliveries_of(db, str(endpoint.id))
     assert d.status == "succeeded"
+
+
+def test_serve_no_worker_turns_in_process_delivery_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from goodwill.cli import app
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **_kw: started.append(target))
+    monkeypatch.setenv("GOODWILL_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("GOODWILL_RUN_WORKER", "true")  # restored after the test
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert Settings.from_env(env_file=None).run_worker is True
+    assert runner.invoke(app, ["serve", "--no-worker"]).exit_code == 0
+    assert Settings.from_env(env_file=None).run_worker is False
+    assert started == ["goodwill.http.asgi:create"] * 2
