@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import httpx
 import structlog
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import Clock, format_time, utcnow
@@ -167,23 +167,31 @@ class Worker:
 
     # -- claiming ---------------------------------------------------------------------------
 
+    def _due(self, now: datetime) -> Select[Any]:
+        due = (
+            select(D.c.id)
+            .join(E, E.c.id == D.c.endpoint_id)
+            .where(
+                D.c.status == "pending",
+                D.c.next_attempt_at <= now,
+                or_(D.c.locked_until.is_(None), D.c.locked_until <= now),
+                E.c.enabled.is_(True),
+            )
+        )
+        if self.workspace_id is not None:
+            due = due.where(D.c.workspace_id == self.workspace_id)
+        return due
+
     async def claim(self) -> list[Job]:
         now = self.clock()
+        # Look before taking the write lock: an idle worker never blocks the server's writers.
+        async with self.db.transaction(write=False) as session:
+            if (await session.execute(self._due(now).limit(1))).first() is None:
+                return []
         async with self.db.transaction() as session:
             due = (
-                select(D.c.id)
-                .join(E, E.c.id == D.c.endpoint_id)
-                .where(
-                    D.c.status == "pending",
-                    D.c.next_attempt_at <= now,
-                    or_(D.c.locked_until.is_(None), D.c.locked_until <= now),
-                    E.c.enabled.is_(True),
-                )
-                .order_by(D.c.next_attempt_at)
-                .limit(self.settings.webhook_batch_size)
+                self._due(now).order_by(D.c.next_attempt_at).limit(self.settings.webhook_batch_size)
             )
-            if self.workspace_id is not None:
-                due = due.where(D.c.workspace_id == self.workspace_id)
             if self.db.dialect == "postgresql":
                 due = due.with_for_update(of=D, skip_locked=True)
             ids = list((await session.execute(due)).scalars())
