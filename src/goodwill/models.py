@@ -6,6 +6,7 @@ from goodwill.events.models import Event
 from goodwill.idempotency.models import IdempotencyKey
 from goodwill.products.models import Product
 from goodwill.programs.models import Program
+from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import ApiKey, Workspace
 
 metadata = Base.metadata
@@ -17,6 +18,9 @@ __all__ = [
     "IdempotencyKey",
     "Product",
     "Program",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workspace",
     "metadata",
 ]

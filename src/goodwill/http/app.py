@@ -18,6 +18,7 @@ from goodwill import __version__
 from goodwill.clock import Clock, utcnow
 from goodwill.customers.routes import routes as customer_routes
 from goodwill.db import Database
+from goodwill.events.routes import routes as event_routes
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
@@ -27,13 +28,15 @@ from goodwill.maintenance import maintenance_loop
 from goodwill.products.routes import routes as product_routes
 from goodwill.programs.routes import routes as program_routes
 from goodwill.settings import Settings
+from goodwill.webhooks.routes import routes as webhook_routes
+from goodwill.webhooks.worker import Worker
 
 DOCS_ASSETS = "/docs/assets"
 
 
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
-    return [*customer_routes, *product_routes, *program_routes]
+    return [*customer_routes, *product_routes, *program_routes, *event_routes, *webhook_routes]
 
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
@@ -55,14 +58,28 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         tasks = []
+        worker: Worker | None = None
         if background:
             tasks.append(asyncio.create_task(maintenance_loop(db, settings, clock)))
+            if settings.run_worker:
+                worker = Worker(db, settings, clock=clock)
+                worker_task = asyncio.create_task(worker.run())
         try:
             yield
         finally:
+            if worker is not None:
+                # Finish the batch in flight (bounded by the request timeout), then stop.
+                worker.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(worker_task), settings.webhook_timeout_seconds + 5
+                    )
+                tasks.append(worker_task)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if worker is not None:
+                await worker.aclose()
             if database is None:
                 await db.dispose()
 
