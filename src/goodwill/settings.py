@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     database_pool_size: int = 10
     public_base_url: str = "http://127.0.0.1:8000"
+    # Salt for the hash of a click's IP address; empty: a random salt generated once per install
+    # and kept in the database (docs/referrals.md).
+    ip_hash_salt: str = ""
 
     @classmethod
     def from_env(
