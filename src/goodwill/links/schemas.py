@@ -8,6 +8,7 @@ import msgspec
 from goodwill.clock import format_time
 from goodwill.http.schema import Input, Output, Url
 from goodwill.links.models import Click, ReferralLink
+from goodwill.rewards.schemas import Explanation
 
 UTM_FIELDS = ("utm_id", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 UtmValue = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", min_length=1, max_length=200)]
@@ -35,6 +36,23 @@ class UtmParams(Input, omit_defaults=True):
         return {k: v for k in UTM_FIELDS if (v := getattr(self, k)) is not None}
 
 
+class UtmOut(Output, omit_defaults=True):
+    """UTM parameters as shown: the given ones, always in the same order."""
+
+    utm_id: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> UtmOut | None:
+        if stored is None:
+            return None
+        return cls(**{k: v for k, v in stored.items() if k in UTM_FIELDS})
+
+
 class LinkCreate(Input):
     promoter_id: uuid.UUID
     destination_url: Url | None = None
@@ -49,7 +67,7 @@ class LinkOut(Output):
     code: str
     url: str
     destination_url: str
-    utm_params: dict[str, Any]
+    utm_params: UtmOut
     created_at: str
     object: str = "referral_link"
 
@@ -62,7 +80,7 @@ class LinkOut(Output):
             code=link.code,
             url=f"{base_url.rstrip('/')}/r/{link.code}",
             destination_url=link.destination_url,
-            utm_params=link.utm_params,
+            utm_params=UtmOut.of(link.utm_params) or UtmOut(),
             created_at=format_time(link.created_at),
         )
 
@@ -72,11 +90,11 @@ class ClickOut(Output):
     link_id: uuid.UUID
     program_id: uuid.UUID
     promoter_id: uuid.UUID
-    utm_params: dict[str, Any]
+    utm_params: UtmOut
     referrer: str | None
     user_agent: str | None
     ip_hash: str | None
-    explanation: dict[str, Any] | None
+    explanation: Explanation | None
     created_at: str
     object: str = "click"
 
@@ -87,10 +105,10 @@ class ClickOut(Output):
             link_id=click.link_id,
             program_id=click.program_id,
             promoter_id=click.promoter_id,
-            utm_params=click.utm_params,
+            utm_params=UtmOut.of(click.utm_params) or UtmOut(),
             referrer=click.referrer,
             user_agent=click.user_agent,
             ip_hash=click.ip_hash,
-            explanation=click.explanation,
+            explanation=None if click.explanation is None else Explanation.of(click.explanation),
             created_at=format_time(click.created_at),
         )

@@ -9,11 +9,11 @@ import msgspec
 
 from goodwill.clock import format_time
 from goodwill.http.schema import CurrencyCode, Input, Output, Text
-from goodwill.links.schemas import UtmParams
+from goodwill.links.schemas import UtmOut, UtmParams
 from goodwill.money import from_minor
 from goodwill.purchases.models import Purchase, Refund
-from goodwill.referrals.schemas import Attribution, CustomerRef, render_explanation
-from goodwill.rewards.schemas import RewardOut
+from goodwill.referrals.schemas import Attribution, CustomerRef
+from goodwill.rewards.schemas import Explanation, RewardOut
 
 ExternalId = Annotated[
     str,
@@ -119,7 +119,7 @@ class PurchaseOut(Output):
     currency: str
     status: str
     items: list[ItemOut]
-    utm_params: dict[str, Any] | None
+    utm_params: UtmOut | None
     description: str | None
     purchase_number: int
     occurred_at: str
@@ -127,7 +127,7 @@ class PurchaseOut(Output):
     updated_at: str
     rewards: list[RewardOut]
     refunds: list[RefundOut]
-    explanation: dict[str, Any]
+    explanation: Explanation
     object: str = "purchase"
 
     @classmethod
@@ -146,7 +146,7 @@ class PurchaseOut(Output):
             currency=p.currency,
             status=p.status,
             items=[ItemOut.of(i, p.currency) for i in p.items],
-            utm_params=p.utm_params,
+            utm_params=UtmOut.of(p.utm_params),
             description=p.description,
             purchase_number=p.purchase_number,
             occurred_at=format_time(p.occurred_at),
@@ -154,5 +154,5 @@ class PurchaseOut(Output):
             updated_at=format_time(p.updated_at),
             rewards=rewards,
             refunds=[RefundOut.of(r, p) for r in refunds],
-            explanation=render_explanation(p.explanation),
+            explanation=Explanation.of(p.explanation),
         )

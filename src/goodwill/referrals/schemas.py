@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
 
@@ -11,7 +10,7 @@ from goodwill.errors import ValidationFailed
 from goodwill.http.schema import Email, Input, Metadata, Output, ShortText
 from goodwill.links.schemas import Code
 from goodwill.referrals.models import Lead, Referral
-from goodwill.rewards.schemas import RewardOut, render_rules
+from goodwill.rewards.schemas import Explanation, RewardOut
 
 
 class CustomerRef(Input):
@@ -94,7 +93,7 @@ class LeadOut(Output):
     message: str | None
     referral: ReferralOut | None
     rewards: list[RewardOut]
-    explanation: dict[str, Any]
+    explanation: Explanation
     metadata: Metadata
     created_at: str
     object: str = "lead"
@@ -113,13 +112,7 @@ class LeadOut(Output):
             message=lead.message,
             referral=None if referral is None else ReferralOut.of(referral),
             rewards=rewards,
-            explanation=render_explanation(lead.explanation),
+            explanation=Explanation.of(lead.explanation),
             metadata=lead.metadata_,
             created_at=format_time(lead.created_at),
         )
-
-
-def render_explanation(stored: dict[str, Any]) -> dict[str, Any]:
-    if "rules" not in stored:
-        return stored
-    return {**stored, "rules": render_rules(stored["rules"])}

@@ -4,6 +4,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from goodwill.clock import format_time
 from goodwill.http.schema import Input, Output, ShortText
 from goodwill.money import from_minor
@@ -16,11 +18,41 @@ def amount_of(minor: int, unit: str) -> Decimal | int:
     return minor if unit == POINTS else from_minor(minor, unit)
 
 
-def render_rules(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A stored explanation for the API: each fired rule's amount as an exact JSON number."""
-    return [
-        {**item, "amount": Decimal(item["amount"])} if "amount" in item else item for item in stored
-    ]
+class RuleExplained(Output, omit_defaults=True):
+    """One rule's decision: fired (with the reward) or not, and why (``code``, ``reason``)."""
+
+    rule_id: str
+    rule_name: str
+    fired: bool
+    code: str
+    reason: str | None
+    reward_id: str | None = None
+    unit: str | None = None
+    amount: Decimal | None = None
+    capped: bool | None = None
+
+
+class AttributionExplained(Output):
+    """Whom it was attributed to: ``referred`` (a new referral), ``existing``, ``refused``
+    (``code`` says why) or ``none``."""
+
+    status: str
+    via: str | None
+    program_id: str | None
+    promoter_id: str | None
+    referral_id: str | None
+    code: str | None
+    message: str
+
+
+class Explanation(Output, kw_only=True, omit_defaults=True):
+    attribution: AttributionExplained | None = None  # clicks have none
+    rules: list[RuleExplained]
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> Explanation:
+        """The stored explanation (amounts kept as exact text) with a fixed field order."""
+        return msgspec.convert(stored or {"rules": []}, cls)
 
 
 class RewardSource(Output):
