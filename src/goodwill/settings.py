@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_poll_seconds: float = 1.0
     run_worker: bool = True
     nats_allowed_urls: str = ""
+    # Salt for the hash of a click's IP address; empty: a random salt generated once per install
+    # and kept in the database (docs/referrals.md).
+    ip_hash_salt: str = ""
 
     @classmethod
     def from_env(

@@ -5,6 +5,9 @@ the WAL is fsynced, so a 2xx answer survives a crash of the process and of the m
 transactions start with ``BEGIN IMMEDIATE`` (they take the write lock up front, so they never
 fail half-way on a lock upgrade) and, inside one process, queue on an asyncio lock rather than
 spinning on SQLite's busy handler.
+
+JSON columns are written with msgspec, so a ``Decimal`` is stored as an exact JSON number
+(``12.50``), never through a binary float (the ``amount`` of seed 000's ``purchase.created``).
 """
 
 from __future__ import annotations
@@ -14,18 +17,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from sqlalchemy import event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from goodwill.db import sqlite_inline
 from goodwill.settings import Settings
+
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text for a JSON column: decimals as exact numbers."""
+    return _json.encode(value).decode()
 
 
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.is_sqlite = settings.is_sqlite
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"json_serializer": json_dumps}
         # Connections are kept, not churned: opening one costs a thread (aiosqlite) or a
         # backend process (PostgreSQL).
         kwargs["pool_size"] = settings.database_pool_size
@@ -56,10 +67,25 @@ class Database:
                 yield session
 
     @asynccontextmanager
-    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+    async def connection(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A Core connection inside one transaction, for hot paths that need no ORM session."""
+        if self._write_lock is not None and write:
+            async with self._write_lock, self._connect(write=True) as conn, conn.begin():
+                yield conn
+        else:
+            async with self._connect(write=write) as conn, conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _connect(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 await conn.execution_options(goodwill_begin="IMMEDIATE" if write else "DEFERRED")
+            yield conn
+
+    @asynccontextmanager
+    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        async with self._connect(write=write) as conn:
             session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=False)
             try:
                 async with session.begin():

@@ -38,5 +38,16 @@ class Repository(Generic[M]):
             raise NotFound(f"No {self.noun} {id}", param=param)
         return found
 
+    async def lock(self, id: uuid.UUID) -> None:
+        """Hold the row until the transaction ends. PostgreSQL only: SQLite writers are already
+        serialized (``BEGIN IMMEDIATE``), so there it costs no round trip."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return
+        await self.session.execute(
+            select(self.model.id)
+            .where(self.model.workspace_id == self.workspace_id, self.model.id == id)
+            .with_for_update()
+        )
+
     def add(self, obj: M) -> None:
         self.session.add(obj)

@@ -23,10 +23,20 @@ from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
 from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
+from goodwill.links.public import follow_link
+from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
 from goodwill.maintenance import maintenance_loop
+from goodwill.operations.routes import functions_router
+from goodwill.operations.routes import routes as operation_routes
+from goodwill.payouts.routes import routes as payout_routes
 from goodwill.products.routes import routes as product_routes
 from goodwill.programs.routes import routes as program_routes
+from goodwill.promoters.routes import routes as promoter_routes
+from goodwill.purchases.routes import routes as purchase_routes
+from goodwill.referrals.routes import routes as referral_routes
+from goodwill.rewards.routes import routes as reward_routes
+from goodwill.rules.routes import routes as rule_routes
 from goodwill.settings import Settings
 from goodwill.webhooks.routes import routes as webhook_routes
 from goodwill.webhooks.worker import Worker
@@ -36,7 +46,21 @@ DOCS_ASSETS = "/docs/assets"
 
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
-    return [*customer_routes, *product_routes, *program_routes, *event_routes, *webhook_routes]
+    return [
+        *customer_routes,
+        *product_routes,
+        *program_routes,
+        *promoter_routes,
+        *link_routes,
+        *referral_routes,
+        *purchase_routes,
+        *rule_routes,
+        *reward_routes,
+        *payout_routes,
+        *operation_routes,
+        *event_routes,
+        *webhook_routes,
+    ]
 
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
@@ -119,7 +143,16 @@ def create_app(
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz, openapi_json, assets, *extra_routes],
+        route_handlers=[
+            v1,
+            functions_router,
+            follow_link,
+            healthz,
+            readyz,
+            openapi_json,
+            assets,
+            *extra_routes,
+        ],
         openapi_config=openapi,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestIdMiddleware(), AuthMiddleware()],

@@ -2,7 +2,8 @@
 
 Each route says how it authenticates through its ``opt["auth"]``, inherited from its router:
 ``"secret"`` (``X-Api-Key`` or ``Authorization: Bearer``), ``"client"`` (``X-Client-Application-Id``
-and ``X-Client-Token``) or ``"public"``.
+and ``X-Client-Token``) or ``"public"``. ``opt["unauthorized_message"]``, when set, is the
+message of every 401/403 key failure on that route (a compatible surface's own wording).
 """
 
 from __future__ import annotations
@@ -82,11 +83,21 @@ class AuthMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        mode = scope["route_handler"].opt.get("auth", "public")
+        opt = scope["route_handler"].opt
+        mode = opt.get("auth", "public")
         if mode != "public" and scope.get("method") != "OPTIONS":
             db: Database = scope["litestar_app"].state.db
             headers = Headers.from_scope(scope)
-            scope["goodwill_principal"] = await _authenticate(db, headers, mode)  # type: ignore[typeddict-unknown-key]
+            try:
+                principal = await _authenticate(db, headers, mode)
+            except (Unauthorized, Forbidden) as exc:
+                # A compatible surface may answer every key failure with its own 401 message
+                # (seed 002: "Invalid API key").
+                message = opt.get("unauthorized_message")
+                if message is None:
+                    raise
+                raise Unauthorized(message) from exc
+            scope["goodwill_principal"] = principal  # type: ignore[typeddict-unknown-key]
         if scope.get("method") in _BODY_METHODS and scope["route_handler"].parsed_data_field:
             content_type = Headers.from_scope(scope).get("content-type", "")
             media = content_type.split(";", 1)[0].strip().lower()

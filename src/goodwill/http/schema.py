@@ -21,6 +21,16 @@ Email = Annotated[
         description="An email address",
     ),
 ]
+URL_PATTERN = r"^https?://[^\s/?#\x00]+[^\s\x00]*$"
+Url = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=URL_PATTERN,
+        max_length=2000,
+        description="An absolute http(s) URL",
+        examples=["https://shop.example/pricing"],
+    ),
+]
 CurrencyCode = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
 ]
@@ -84,6 +94,7 @@ def check_metadata(value: dict[str, Any], param: str = "metadata") -> list[tuple
 PATTERN_MESSAGES = {
     NO_NUL: "must not contain NUL characters",
     EMAIL_PATTERN: "is not a valid email address",
+    URL_PATTERN: "must be an absolute http(s) URL such as https://shop.example/",
 }
 
 

@@ -6,9 +6,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from goodwill.errors import FieldError, ValidationFailed
-from goodwill.http.schema import Input, ShortText
+from goodwill.http.schema import Input, ShortText, Url
 from goodwill.http.validation import convert
 from goodwill.rules import conditions
 
@@ -16,9 +17,11 @@ Days = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 
 
 class ReferralSettings(Input):
-    """A referral program: how long a click or code counts towards attribution."""
+    """A referral program: how long a click counts towards attribution, and where promoters'
+    links lead unless a link says otherwise."""
 
     attribution_window_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    destination_url: Url | UnsetType = UNSET
 
 
 class CardReward(Input):

@@ -1,0 +1,1 @@
+"""Referral links, and the clicks through them (``GET /r/{code}``)."""

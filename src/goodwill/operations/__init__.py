@@ -1,0 +1,1 @@
+"""The seed 002 action endpoint: ``POST`` ``{"action": "create_purchase", ...}``."""

@@ -1,0 +1,1 @@
+"""Payouts: paying the approved balance of a promoter (net of clawbacks)."""

@@ -1,0 +1,1 @@
+"""Promoters: the people who refer others in a referral program."""

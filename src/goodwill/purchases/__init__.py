@@ -1,0 +1,1 @@
+"""Purchases and refunds: the events that earn and undo commissions."""

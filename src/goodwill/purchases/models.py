@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from goodwill.db import Base
+
+
+class Purchase(Base):
+    """A purchase as the business reported it, its attribution and the rules' explanation."""
+
+    __tablename__ = "purchases"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    # A hash of the request that created it: a replay with another body is a conflict.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    program_id: Mapped[uuid.UUID | None]
+    promoter_id: Mapped[uuid.UUID | None]
+    link_id: Mapped[uuid.UUID | None]
+    click_id: Mapped[uuid.UUID | None]
+    referral_id: Mapped[uuid.UUID | None]
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    utm_params: Mapped[dict[str, Any] | None]
+    description: Mapped[str | None] = mapped_column(String(1000))
+    purchase_number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(24))  # completed | partially_refunded | refunded
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "external_id"),
+        Index("ix_purchases_workspace_id_customer_id", "workspace_id", "customer_id"),
+        Index("ix_purchases_workspace_id_promoter_id", "workspace_id", "promoter_id"),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
+    purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "purchase_id", "external_id"),
+        Index("ix_refunds_purchase_id", "purchase_id"),
+    )

@@ -1,0 +1,357 @@
+"""Recording purchases: the hot path of ingest.
+
+One purchase, in one transaction: check the body, lock the customer, decide the attribution
+and the rewards (pure engine), then claim ``external_id`` with an insert-or-nothing. The
+claim decides: a replay with the same body answers the first result and writes nothing; with
+another body it is a 409. Rows are written with Core inserts; the rules are read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from goodwill.clock import format_time, to_utc
+from goodwill.db.repository import Repository
+from goodwill.db.upsert import insert_or_nothing
+from goodwill.errors import Conflict, NotFound
+from goodwill.events.service import emit
+from goodwill.http.pagination import fetch_page
+from goodwill.ids import new_id
+from goodwill.money import check_currency, from_minor, to_minor
+from goodwill.products.models import Product
+from goodwill.products.service import ProductRepository
+from goodwill.purchases.events import purchase_created_data
+from goodwill.purchases.models import Purchase, Refund
+from goodwill.purchases.schemas import ItemIn, PurchaseCreate
+from goodwill.referrals import service as referrals
+from goodwill.referrals.models import Referral
+from goodwill.referrals.schemas import check_one_attribution
+from goodwill.rewards import grant
+from goodwill.rewards import service as rewards_service
+from goodwill.rewards.models import Reward
+from goodwill.rewards.service import attributes
+from goodwill.rules.engine import Decision
+
+PURCHASES: Table = Purchase.__table__  # type: ignore[assignment]
+
+
+class PurchaseRepository(Repository[Purchase]):
+    model = Purchase
+    noun = "purchase"
+
+    async def by_external_id(self, external_id: str) -> Purchase | None:
+        stmt = self.select().where(Purchase.external_id == external_id)
+        return (await self.session.scalars(stmt)).first()
+
+
+@dataclass(frozen=True)
+class RecordedPurchase:
+    """A purchase and what it caused. ``created`` is False for a replay of ``external_id``."""
+
+    purchase: Purchase
+    customer_id: uuid.UUID
+    referral: Referral | None
+    rewards: list[Reward]
+    refunds: list[Refund]
+    created: bool
+
+
+def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, Any]]) -> str:
+    """What makes two submissions of one ``external_id`` the same purchase."""
+    canonical = {
+        "customer": msgspec.to_builtins(data.customer),
+        "amount_minor": amount_minor,
+        "currency": data.currency,
+        "items": items,
+        "occurred_at": None if data.occurred_at is None else format_time(to_utc(data.occurred_at)),
+        "attribution": [data.code, str(data.link_id), str(data.click_id)],
+        "utm_params": None if data.utm_params is None else data.utm_params.as_dict(),
+        "description": data.description,
+    }
+    return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+
+
+async def _items(
+    session: AsyncSession, workspace_id: uuid.UUID, items: Sequence[ItemIn], currency: str
+) -> list[dict[str, Any]]:
+    """The lines as stored: the catalog product (by id, or by sku for an ``item_id``)."""
+    repo = ProductRepository(session, workspace_id)
+    ids = {i.product_id for i in items if i.product_id is not None}
+    skus = {i.item_id for i in items if i.product_id is None and i.item_id is not None}
+    by_id: dict[uuid.UUID, Product] = {}
+    by_sku: dict[str, Product] = {}
+    if ids or skus:
+        clauses = []
+        if ids:
+            clauses.append(Product.id.in_(ids))
+        if skus:
+            clauses.append(Product.sku.in_(skus))
+        stmt = repo.select().where(clauses[0] if len(clauses) == 1 else clauses[0] | clauses[1])
+        for found in (await session.scalars(stmt)).all():
+            by_id[found.id] = found
+            by_sku[found.sku] = found
+    stored: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        product: Product | None = None
+        if item.product_id is not None:
+            product = by_id.get(item.product_id)
+            if product is None:
+                raise NotFound(f"No product {item.product_id}", param=f"items[{index}].product_id")
+        elif item.item_id is not None:
+            product = by_sku.get(item.item_id)
+        amount = None
+        if item.amount is not None:
+            amount = to_minor(item.amount, currency, f"items[{index}].amount")
+        stored.append(
+            {
+                "product_id": None if product is None else str(product.id),
+                "item_id": item.item_id or (None if product is None else product.sku),
+                "quantity": item.quantity,
+                "amount_minor": amount,
+            }
+        )
+    return stored
+
+
+async def _purchase_number(
+    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
+) -> int:
+    stmt = select(func.count()).where(
+        Purchase.workspace_id == workspace_id, Purchase.customer_id == customer_id
+    )
+    return int((await session.execute(stmt)).scalar_one()) + 1
+
+
+async def record(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    data: PurchaseCreate,
+    *,
+    now: datetime,
+    source: str,
+    event_type_prefix: str,
+) -> RecordedPurchase:
+    """Record a purchase, or answer the first one recorded with its ``external_id``."""
+    check_one_attribution(data, required=False)
+    currency = check_currency(data.currency)
+    amount_minor = to_minor(data.amount, currency, "amount")
+    items = await _items(session, workspace_id, data.items, currency)
+    fingerprint = _fingerprint(data, amount_minor, items)
+    occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at)
+    touch = await referrals.resolve_touch(session, workspace_id, data)
+    customer = await referrals.resolve_customer(session, workspace_id, data.customer, now, source)
+    number = await _purchase_number(session, workspace_id, customer.id)
+    attributed = await referrals.attribute(
+        session, customer, touch, at=occurred_at, now=now, source_kind="purchase"
+    )
+    utm = data.utm_params.as_dict() if data.utm_params else None
+    if utm is None and touch is not None and touch.click is not None and attributed.is_new:
+        utm = dict(touch.click.utm_params) or None
+    purchase_id = new_id()
+    target = None
+    decisions: list[Decision] = []
+    reward_ids: dict[uuid.UUID, uuid.UUID] = {}
+    if attributed.program is not None:
+        facts: dict[str, Any] = {
+            "amount": from_minor(amount_minor, currency),
+            "currency": currency,
+            "product_ids": [i["product_id"] for i in items if i["product_id"]],
+            "item_ids": [i["item_id"] for i in items if i["item_id"]],
+            "purchase_number": number,
+            "customer": referrals.customer_facts(customer),
+            "utm": utm or {},
+        }
+        occurrence = referrals.occurrence_for(
+            attributed,
+            trigger="purchase",
+            at=occurred_at,
+            now=now,
+            facts=facts,
+            amount_minor=amount_minor,
+            currency=currency,
+        )
+        target = referrals.target_for(attributed, customer, "purchase", purchase_id, purchase_id)
+        decisions, reward_ids = await grant.decide_for(session, target, occurrence)
+    values: dict[str, Any] = {
+        "id": purchase_id,
+        "workspace_id": workspace_id,
+        "external_id": data.external_id,
+        "fingerprint": fingerprint,
+        "customer_id": customer.id,
+        "program_id": None if attributed.program is None else attributed.program.id,
+        "promoter_id": None if attributed.promoter is None else attributed.promoter.id,
+        "link_id": attributed.link_id if attributed.referral is not None else None,
+        "click_id": attributed.click_id if attributed.referral is not None else None,
+        "referral_id": None if attributed.referral is None else attributed.referral.id,
+        "amount_minor": amount_minor,
+        "refunded_minor": 0,
+        "currency": currency,
+        "items": items,
+        "utm_params": utm,
+        "description": data.description,
+        "purchase_number": number,
+        "status": "completed",
+        "explanation": {
+            "attribution": attributed.explain(),
+            "rules": grant.explain(decisions, reward_ids),
+        },
+        "occurred_at": occurred_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if attributed.status == "refused":  # known program and promoter, but no referral
+        values["program_id"] = values["promoter_id"] = None
+    if not await insert_or_nothing(session, PURCHASES, values, ["workspace_id", "external_id"]):
+        return await _replay(session, workspace_id, data.external_id, fingerprint)
+    purchase = Purchase(**values)
+    if attributed.is_new:
+        assert attributed.referral is not None
+        await referrals.save_referral(session, attributed.referral, now, source)
+    granted = await after_purchase_recorded(
+        session,
+        purchase,
+        target=target,
+        decisions=decisions,
+        reward_ids=reward_ids,
+        now=now,
+        source=source,
+        event_type_prefix=event_type_prefix,
+    )
+    return RecordedPurchase(purchase, customer.id, attributed.referral, granted, [], True)
+
+
+async def after_purchase_recorded(
+    session: AsyncSession,
+    purchase: Purchase,
+    *,
+    target: grant.Target | None,
+    decisions: Sequence[Decision],
+    reward_ids: dict[uuid.UUID, uuid.UUID],
+    now: datetime,
+    source: str,
+    event_type_prefix: str,
+) -> list[Reward]:
+    """Everything that reacts to a newly recorded purchase (never to a replay), in its
+    transaction: the ``purchase.created`` event, then the referral rewards decided for it.
+    Other programs (stamps, points) add their reaction here. Returns the referral rewards."""
+    await emit(
+        session,
+        workspace_id=purchase.workspace_id,
+        type="purchase.created",
+        source=source,
+        subject=purchase.id,
+        data=purchase_created_data(purchase, event_type_prefix),
+        now=now,
+        attributes=attributes_of(purchase),
+    )
+    if target is None:
+        return []
+    return await grant.write(session, target, decisions, reward_ids, now=now, source=source)
+
+
+def attributes_of(purchase: Purchase) -> dict[str, str]:
+    if purchase.program_id is None:
+        return {}
+    return attributes(purchase.program_id, purchase.promoter_id)
+
+
+async def _replay(
+    session: AsyncSession, workspace_id: uuid.UUID, external_id: str, fingerprint: str
+) -> RecordedPurchase:
+    purchase = await PurchaseRepository(session, workspace_id).by_external_id(external_id)
+    assert purchase is not None  # the insert found it
+    if purchase.fingerprint != fingerprint:
+        raise Conflict(
+            f"A different purchase was recorded with external_id {external_id!r} "
+            f"({purchase.id}); use a new external_id for a new purchase",
+            param="external_id",
+        )
+    return await load(session, workspace_id, purchase, created=False)
+
+
+async def load(
+    session: AsyncSession, workspace_id: uuid.UUID, purchase: Purchase, *, created: bool = False
+) -> RecordedPurchase:
+    rewards = (await rewards_service.for_purchases(session, workspace_id, [purchase.id]))[
+        purchase.id
+    ]
+    refunds = (await refunds_of(session, workspace_id, [purchase.id]))[purchase.id]
+    referral = None
+    if purchase.referral_id is not None:
+        referral = await referrals.get_referral(session, workspace_id, purchase.referral_id)
+    return RecordedPurchase(purchase, purchase.customer_id, referral, rewards, refunds, created)
+
+
+async def refunds_of(
+    session: AsyncSession, workspace_id: uuid.UUID, purchase_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Refund]]:
+    found: dict[uuid.UUID, list[Refund]] = {pid: [] for pid in purchase_ids}
+    if purchase_ids:
+        stmt = (
+            select(Refund)
+            .where(Refund.workspace_id == workspace_id, Refund.purchase_id.in_(purchase_ids))
+            .order_by(Refund.id)
+        )
+        for refund in (await session.scalars(stmt)).all():
+            found[refund.purchase_id].append(refund)
+    return found
+
+
+async def get(
+    session: AsyncSession, workspace_id: uuid.UUID, purchase_id: uuid.UUID
+) -> RecordedPurchase:
+    purchase = await PurchaseRepository(session, workspace_id).get(purchase_id)
+    return await load(session, workspace_id, purchase)
+
+
+async def list_(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[RecordedPurchase], str | None]:
+    stmt = PurchaseRepository(session, workspace_id).select()
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(Purchase, name) == value)
+    rows, next_cursor = await fetch_page(session, stmt, Purchase.id, limit, cursor)
+    ids = [p.id for p in rows]
+    rewards = await rewards_service.for_purchases(session, workspace_id, ids)
+    refunds = await refunds_of(session, workspace_id, ids)
+    return [
+        RecordedPurchase(p, p.customer_id, None, rewards[p.id], refunds[p.id], False) for p in rows
+    ], next_cursor
+
+
+async def totals_for_promoter(
+    session: AsyncSession, workspace_id: uuid.UUID, promoter_id: uuid.UUID
+) -> tuple[int, dict[str, int]]:
+    """How many purchases are attributed to the promoter, and revenue net of refunds per
+    currency (minor units)."""
+    stmt = (
+        select(
+            Purchase.currency,
+            func.count(),
+            func.sum(Purchase.amount_minor - Purchase.refunded_minor),
+        )
+        .where(Purchase.workspace_id == workspace_id, Purchase.promoter_id == promoter_id)
+        .group_by(Purchase.currency)
+        .order_by(Purchase.currency)
+    )
+    count = 0
+    revenue: dict[str, int] = {}
+    for currency, n, total in (await session.execute(stmt)).all():
+        count += int(n)
+        revenue[currency] = int(total or 0)
+    return count, revenue

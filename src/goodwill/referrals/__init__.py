@@ -1,0 +1,1 @@
+"""Referrals (customer ↔ promoter attribution), leads, and custom-event conversions."""

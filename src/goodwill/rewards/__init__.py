@@ -1,0 +1,1 @@
+"""Rewards and their append-only ledger: grants, approvals, voids, reversals, clawbacks."""

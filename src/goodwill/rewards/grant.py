@@ -1,0 +1,213 @@
+"""Firing a program's rules for one occurrence: counters in, engine, rewards and ledger out.
+
+The decisions come from the pure engine (:mod:`goodwill.rules.engine`); this module only reads
+what it needs (the active rules, what they granted before) and writes what it decided: the
+reward rows, their ledger entries and their events, with Core inserts.
+
+The caller holds the lock that makes the counters exact: the referral's customer row
+(purchases, leads and conversions all lock it first). Per-promoter limits also lock the
+promoter row, here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from goodwill.ids import new_id
+from goodwill.programs.models import Program
+from goodwill.promoters import service as promoters
+from goodwill.rewards import ledger
+from goodwill.rewards.models import Reward
+from goodwill.rewards.schemas import amount_of
+from goodwill.rewards.service import emit_reward
+from goodwill.rules import service as rules_service
+from goodwill.rules.engine import Counters, Decision, Occurrence, Rule, decide, period_start
+
+REWARDS: Table = Reward.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What one occurrence granted: every rule's decision, and the rewards written."""
+
+    decisions: list[Decision]
+    rewards: list[Reward]
+    reward_ids: dict[uuid.UUID, uuid.UUID]  # rule id → reward id, for the rules that fired
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who and what the rewards are for."""
+
+    program: Program
+    promoter_id: uuid.UUID
+    referral_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    source_type: str  # purchase | lead | click | event
+    source_id: uuid.UUID
+    purchase_id: uuid.UUID | None = None
+
+
+async def _counters(
+    session: AsyncSession, target: Target, rules: Sequence[Rule], occurrence: Occurrence
+) -> Counters:
+    relevant = [r for r in rules if r.trigger == occurrence.trigger]
+    per_referral_rules = [r.id for r in relevant if r.per_referral is not None]
+    per_referral: dict[uuid.UUID, int] = {}
+    workspace_id = target.program.workspace_id
+    if per_referral_rules and target.referral_id is not None:
+        stmt = (
+            select(Reward.rule_id, func.count())
+            .where(
+                Reward.workspace_id == workspace_id,
+                Reward.referral_id == target.referral_id,
+                Reward.rule_id.in_(per_referral_rules),
+                Reward.status != "voided",
+            )
+            .group_by(Reward.rule_id)
+        )
+        per_referral = {rule_id: int(n) for rule_id, n in (await session.execute(stmt)).all()}
+    limited = [r for r in relevant if r.promoter_limit is not None]
+    per_promoter: dict[uuid.UUID, tuple[int, int]] = {}
+    if limited:
+        await promoters.lock(session, workspace_id, target.promoter_id)
+        by_start: dict[datetime | None, list[uuid.UUID]] = {}
+        for rule in limited:
+            assert rule.promoter_limit is not None
+            start = period_start(occurrence.now, rule.promoter_limit.period)
+            by_start.setdefault(start, []).append(rule.id)
+        for start, rule_ids in by_start.items():
+            totals = (
+                select(
+                    Reward.rule_id,
+                    func.count(),
+                    func.sum(Reward.amount_minor - Reward.reversed_minor),
+                )
+                .where(
+                    Reward.workspace_id == workspace_id,
+                    Reward.promoter_id == target.promoter_id,
+                    Reward.rule_id.in_(rule_ids),
+                    Reward.status != "voided",
+                )
+                .group_by(Reward.rule_id)
+            )
+            if start is not None:
+                totals = totals.where(Reward.created_at >= start)
+            for rule_id, n, total in (await session.execute(totals)).all():
+                per_promoter[rule_id] = (int(n), int(total or 0))
+    return Counters(per_referral=per_referral, per_promoter=per_promoter)
+
+
+async def decide_for(
+    session: AsyncSession, target: Target, occurrence: Occurrence
+) -> tuple[list[Decision], dict[uuid.UUID, uuid.UUID]]:
+    """The decisions, and a fresh reward id for each rule that fires (nothing written)."""
+    rules = await rules_service.active_rules(
+        session, target.program.workspace_id, target.program.id
+    )
+    counters = Counters()
+    if occurrence.block is None and occurrence.program_status == "active":
+        counters = await _counters(session, target, rules, occurrence)
+    decisions = decide(occurrence, rules, counters)
+    return decisions, {d.rule_id: new_id() for d in decisions if d.fired}
+
+
+async def write(
+    session: AsyncSession,
+    target: Target,
+    decisions: Sequence[Decision],
+    reward_ids: dict[uuid.UUID, uuid.UUID],
+    *,
+    now: datetime,
+    source: str,
+) -> list[Reward]:
+    """Write the rewards the decisions grant: rows, ledger entries, then their events."""
+    rows: list[dict[str, Any]] = []
+    for decision in decisions:
+        if not decision.fired:
+            continue
+        assert decision.unit is not None
+        assert decision.hold_until is not None
+        approved = decision.hold_until <= now
+        to_customer = decision.beneficiary == "referred_customer"
+        rows.append(
+            {
+                "id": reward_ids[decision.rule_id],
+                "workspace_id": target.program.workspace_id,
+                "program_id": target.program.id,
+                "rule_id": decision.rule_id,
+                "referral_id": target.referral_id,
+                "promoter_id": target.promoter_id,
+                "beneficiary": decision.beneficiary,
+                "customer_id": target.customer_id if to_customer else None,
+                "source_type": target.source_type,
+                "source_id": target.source_id,
+                "purchase_id": target.purchase_id,
+                "unit": decision.unit,
+                "amount_minor": decision.amount,
+                "reversed_minor": 0,
+                "status": "approved" if approved else "pending",
+                "void_reason": None,
+                "hold_until": decision.hold_until,
+                "approved_at": now if approved else None,
+                "paid_at": None,
+                "voided_at": None,
+                "payout_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if not rows:
+        return []
+    await session.execute(insert(REWARDS), rows)
+    rewards = [Reward(**row) for row in rows]  # transient: for the answer and the events
+    await ledger.write(
+        session,
+        [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards],
+    )
+    for reward in rewards:
+        await emit_reward(session, reward, "reward.created", now, source)
+        if reward.status == "approved":
+            await emit_reward(session, reward, "reward.approved", now, source)
+    return rewards
+
+
+async def fire(
+    session: AsyncSession, target: Target, occurrence: Occurrence, now: datetime, source: str
+) -> Firing:
+    decisions, reward_ids = await decide_for(session, target, occurrence)
+    rewards = await write(session, target, decisions, reward_ids, now=now, source=source)
+    return Firing(decisions, rewards, reward_ids)
+
+
+def explain(
+    decisions: Sequence[Decision], reward_ids: dict[uuid.UUID, uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The stored explanation: every rule, whether it fired, and if not, why (amounts as
+    exact text; :func:`goodwill.rewards.schemas.render_rules` shows them as numbers)."""
+    explained: list[dict[str, Any]] = []
+    for d in decisions:
+        item: dict[str, Any] = {
+            "rule_id": str(d.rule_id),
+            "rule_name": d.rule_name,
+            "fired": d.fired,
+            "code": d.code,
+            "reason": d.reason,
+        }
+        if d.fired:
+            assert d.unit is not None
+            item.update(
+                reward_id=str(reward_ids[d.rule_id]),
+                unit=d.unit,
+                amount=str(amount_of(d.amount, d.unit)),
+                capped=d.capped,
+            )
+        explained.append(item)
+    return explained

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from goodwill.db import Base
+
+
+class Reward(Base):
+    """What a rule granted: ``pending → approved → paid``, or ``voided``.
+
+    The amount is never edited: a partial refund adds to ``reversed_minor`` (by delta) and
+    writes reversing ledger entries; the net reward is ``amount_minor - reversed_minor``.
+    ``unit`` is the program's currency, or ``points``.
+    """
+
+    __tablename__ = "rewards"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"))
+    rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_rules.id"))
+    referral_id: Mapped[uuid.UUID | None]
+    promoter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("promoters.id"))
+    # Who receives it: the promoter, or the referred customer (double-sided programs).
+    beneficiary: Mapped[str] = mapped_column(String(24))
+    customer_id: Mapped[uuid.UUID | None]
+    source_type: Mapped[str] = mapped_column(String(16))  # purchase | lead | click | event
+    source_id: Mapped[uuid.UUID]
+    purchase_id: Mapped[uuid.UUID | None]
+    unit: Mapped[str] = mapped_column(String(8))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    hold_until: Mapped[datetime]
+    approved_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    payout_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_rewards_workspace_id_promoter_id", "workspace_id", "promoter_id", "status"),
+        Index("ix_rewards_workspace_id_referral_id", "workspace_id", "referral_id", "rule_id"),
+        Index("ix_rewards_workspace_id_purchase_id", "workspace_id", "purchase_id"),
+        Index("ix_rewards_workspace_id_customer_id", "workspace_id", "customer_id"),
+        Index("ix_rewards_status_hold_until", "status", "hold_until"),
+    )
+
+
+class LedgerEntry(Base):
+    """One signed movement of one account's bucket; never edited or deleted.
+
+    An account is a promoter or a customer; ``bucket`` is ``pending``, ``approved``, ``paid``
+    or ``clawback`` (negative: owed back after a paid reward's purchase was refunded). A
+    balance is the sum of an account's entries per unit and bucket.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
+    account_type: Mapped[str] = mapped_column(String(16))  # promoter | customer
+    account_id: Mapped[uuid.UUID]
+    unit: Mapped[str] = mapped_column(String(8))
+    bucket: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))
+    reward_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rewards.id"))
+    payout_id: Mapped[uuid.UUID | None]
+    refund_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_ledger_entries_workspace_id_account",
+            "workspace_id",
+            "account_type",
+            "account_id",
+        ),
+        Index("ix_ledger_entries_reward_id", "reward_id"),
+    )
