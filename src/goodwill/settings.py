@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     database_pool_size: int = 10
     public_base_url: str = "http://127.0.0.1:8000"
+    # Requests a minute per client key and client address on /client/v1 (0: no limit). Counted
+    # in each server process on its own.
+    client_rate_limit: int = 120
 
     @classmethod
     def from_env(

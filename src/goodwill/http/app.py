@@ -23,17 +23,29 @@ from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
 from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
 from goodwill.logs import configure_logging
+from goodwill.loyalty.routes import routes as loyalty_routes
 from goodwill.maintenance import maintenance_loop
 from goodwill.products.routes import routes as product_routes
 from goodwill.programs.routes import routes as program_routes
 from goodwill.settings import Settings
+from goodwill.tracking.client import client_router
+from goodwill.tracking.ratelimit import RateLimiter
+from goodwill.tracking.routes import routes as tracking_routes
+from goodwill.workspaces.routes import routes as workspace_routes
 
 DOCS_ASSETS = "/docs/assets"
 
 
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
-    return [*customer_routes, *product_routes, *program_routes]
+    return [
+        *workspace_routes,
+        *customer_routes,
+        *product_routes,
+        *program_routes,
+        *loyalty_routes,
+        *tracking_routes,
+    ]
 
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
@@ -92,6 +104,12 @@ def create_app(
                     type="apiKey", name="X-Api-Key", security_scheme_in="header"
                 ),
                 "bearer": SecurityScheme(type="http", scheme="bearer"),
+                "clientApplicationId": SecurityScheme(
+                    type="apiKey", name="X-Client-Application-Id", security_scheme_in="header"
+                ),
+                "clientToken": SecurityScheme(
+                    type="apiKey", name="X-Client-Token", security_scheme_in="header"
+                ),
             }
         ),
     )
@@ -102,14 +120,19 @@ def create_app(
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz, openapi_json, assets, *extra_routes],
+        route_handlers=[v1, client_router(), healthz, readyz, openapi_json, assets, *extra_routes],
         openapi_config=openapi,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestIdMiddleware(), AuthMiddleware()],
         before_send=[add_request_id_header],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
-        state=_state(db=db, settings=settings, clock=clock),
+        state=_state(
+            db=db,
+            settings=settings,
+            clock=clock,
+            client_limiter=RateLimiter(settings.client_rate_limit),
+        ),
         opt={"auth": "public"},
         debug=False,
         logging_config=None,

@@ -144,11 +144,8 @@ async def list_points(
         stmt = stmt.where(e.kind == kind)
     rows, next_cursor = await fetch_page(session, stmt, e.id, limit, cursor)
     card_ids = {row.card_id for row in rows}
-    codes = dict(
-        (
-            await session.execute(
-                select(LoyaltyCard.id, LoyaltyCard.code).where(LoyaltyCard.id.in_(card_ids))
-            )
-        ).tuples()
+    found = await session.execute(
+        select(LoyaltyCard.id, LoyaltyCard.code).where(LoyaltyCard.id.in_(card_ids))
     )
+    codes: dict[uuid.UUID, str] = dict(found.all())
     return [(row, codes[row.card_id]) for row in rows], next_cursor
