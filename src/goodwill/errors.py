@@ -7,6 +7,7 @@ framework HTTP exceptions.
     GoodwillError
     ├── BadRequest            400  bad_request
     │   └── InvalidJSON       400  invalid_json
+    ├── SchemaViolation       400  event_schema_violation (every violation in ``errors``)
     ├── Unauthorized          401  unauthorized
     ├── Forbidden             403  forbidden
     ├── NotFound              404  not_found
@@ -100,6 +101,13 @@ class ValidationFailed(GoodwillError):
     @classmethod
     def single(cls, param: str, message: str, code: str = "invalid") -> ValidationFailed:
         return cls([FieldError(param=param, code=code, message=message)])
+
+
+class SchemaViolation(ValidationFailed):
+    """A custom event's metadata breaks its event schema: every violation, by path."""
+
+    status = 400
+    code = "event_schema_violation"
 
 
 class RateLimited(GoodwillError):

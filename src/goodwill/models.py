@@ -5,6 +5,7 @@ from goodwill.db import Base
 from goodwill.events.models import Event
 from goodwill.idempotency.models import IdempotencyKey
 from goodwill.links.models import Click, InstallSecret, ReferralLink
+from goodwill.loyalty.models import LoyaltyCard, PointsEntry, QualifyingPurchase, Redemption
 from goodwill.payouts.models import Payout
 from goodwill.products.models import Product
 from goodwill.programs.models import Program
@@ -13,6 +14,7 @@ from goodwill.purchases.models import Purchase, Refund
 from goodwill.referrals.models import Lead, Referral
 from goodwill.rewards.models import LedgerEntry, Reward
 from goodwill.rules.models import RewardRule
+from goodwill.tracking.models import CustomEvent, EventSchema
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import ApiKey, Workspace
 
@@ -21,17 +23,23 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Click",
+    "CustomEvent",
     "Customer",
     "Event",
+    "EventSchema",
     "IdempotencyKey",
     "InstallSecret",
     "Lead",
     "LedgerEntry",
+    "LoyaltyCard",
     "Payout",
+    "PointsEntry",
     "Product",
     "Program",
     "Promoter",
     "Purchase",
+    "QualifyingPurchase",
+    "Redemption",
     "Referral",
     "ReferralLink",
     "Refund",

@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Salt for the hash of a click's IP address; empty: a random salt generated once per install
     # and kept in the database (docs/referrals.md).
     ip_hash_salt: str = ""
+    # Requests a minute per client key and client address on /client/v1 (0: no limit). Counted
+    # in each server process on its own.
+    client_rate_limit: int = 120
 
     @classmethod
     def from_env(

@@ -15,7 +15,7 @@ from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerOut, CustomerPatch, CustomerUpsert
 from goodwill.db.repository import Repository
 from goodwill.db.upsert import insert_or_nothing
-from goodwill.errors import Conflict
+from goodwill.errors import Conflict, NotFound, ValidationFailed
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
 from goodwill.http.pagination import fetch_page
@@ -124,6 +124,32 @@ async def get(session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.
     return await CustomerRepository(session, workspace_id).get(customer_id)
 
 
+async def resolve(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    id: uuid.UUID | None,
+    source_id: str | None,
+    param: str = "customer",
+) -> Customer:
+    """An existing customer named by ``id`` or ``source_id`` (both: they must agree)."""
+    repo = CustomerRepository(session, workspace_id)
+    if id is None and source_id is None:
+        raise ValidationFailed.single(param, "give the customer's id or source_id", "required")
+    if id is not None:
+        customer = await repo.get(id, param=f"{param}.id")
+        if source_id is not None and customer.source_id != source_id:
+            raise ValidationFailed.single(
+                f"{param}.source_id", f"customer {id} has another source_id"
+            )
+        return customer
+    assert source_id is not None
+    found = await repo.by_source_id(source_id)
+    if found is None:
+        raise NotFound(f"No customer with source_id {source_id!r}", param=f"{param}.source_id")
+    return found
+
+
 async def list_(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -142,4 +168,4 @@ async def list_(
     return await fetch_page(session, stmt, Customer.id, limit, cursor)
 
 
-__all__ = ["CustomerRepository", "get", "list_", "patch", "select", "upsert"]
+__all__ = ["CustomerRepository", "get", "list_", "patch", "resolve", "select", "upsert"]

@@ -26,6 +26,7 @@ from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_re
 from goodwill.links.public import follow_link
 from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
+from goodwill.loyalty.routes import routes as loyalty_routes
 from goodwill.maintenance import maintenance_loop
 from goodwill.operations.routes import functions_router
 from goodwill.operations.routes import routes as operation_routes
@@ -38,8 +39,12 @@ from goodwill.referrals.routes import routes as referral_routes
 from goodwill.rewards.routes import routes as reward_routes
 from goodwill.rules.routes import routes as rule_routes
 from goodwill.settings import Settings
+from goodwill.tracking.client import client_router
+from goodwill.tracking.ratelimit import RateLimiter
+from goodwill.tracking.routes import routes as tracking_routes
 from goodwill.webhooks.routes import routes as webhook_routes
 from goodwill.webhooks.worker import Worker
+from goodwill.workspaces.routes import routes as workspace_routes
 
 DOCS_ASSETS = "/docs/assets"
 
@@ -47,6 +52,7 @@ DOCS_ASSETS = "/docs/assets"
 def api_routes() -> list[Any]:
     """The secret-key API under ``/v1``; each domain contributes its handlers."""
     return [
+        *workspace_routes,
         *customer_routes,
         *product_routes,
         *program_routes,
@@ -58,6 +64,8 @@ def api_routes() -> list[Any]:
         *reward_routes,
         *payout_routes,
         *operation_routes,
+        *loyalty_routes,
+        *tracking_routes,
         *event_routes,
         *webhook_routes,
     ]
@@ -133,6 +141,12 @@ def create_app(
                     type="apiKey", name="X-Api-Key", security_scheme_in="header"
                 ),
                 "bearer": SecurityScheme(type="http", scheme="bearer"),
+                "clientApplicationId": SecurityScheme(
+                    type="apiKey", name="X-Client-Application-Id", security_scheme_in="header"
+                ),
+                "clientToken": SecurityScheme(
+                    type="apiKey", name="X-Client-Token", security_scheme_in="header"
+                ),
             }
         ),
     )
@@ -146,6 +160,7 @@ def create_app(
         route_handlers=[
             v1,
             functions_router,
+            client_router(),
             follow_link,
             healthz,
             readyz,
@@ -159,7 +174,12 @@ def create_app(
         before_send=[add_request_id_header],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
-        state=_state(db=db, settings=settings, clock=clock),
+        state=_state(
+            db=db,
+            settings=settings,
+            clock=clock,
+            client_limiter=RateLimiter(settings.client_rate_limit),
+        ),
         opt={"auth": "public"},
         debug=False,
         logging_config=None,

@@ -58,6 +58,12 @@ def collect_errors(raw: Any, typ: Any, path: str) -> list[FieldError]:
     inner = _unwrap_optional(typ)
     if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(raw, dict):
         return _struct_errors(raw, inner, path)
+    if (
+        get_origin(inner) is dict
+        and isinstance(raw, dict)
+        and get_args(inner)[1:] not in ((), (Any,))
+    ):
+        return _dict_errors(raw, inner, path)
     if get_origin(inner) is list and isinstance(raw, list):
         (item_type,) = get_args(inner) or (Any,)
         errors: list[FieldError] = []
@@ -72,6 +78,21 @@ def collect_errors(raw: Any, typ: Any, path: str) -> list[FieldError]:
     if get_origin(inner) is dict and isinstance(raw, dict):
         return [FieldError(_param(p), "invalid", m) for p, m in check_metadata(raw, path)]
     return []
+
+
+def _dict_errors(raw: dict[Any, Any], typ: Any, path: str) -> list[FieldError]:
+    """A typed mapping (``dict[str, Struct]``): each entry checked under its key's path."""
+    key_type, value_type = get_args(typ)
+    errors: list[FieldError] = []
+    for key, value in raw.items():
+        sub = f"{path}.{key}"
+        try:
+            msgspec.convert(key, key_type, strict=False)
+        except msgspec.ValidationError as exc:
+            _, message = split_msgspec_error(str(exc))
+            errors.append(FieldError(_param(sub), "invalid_key", f"the key: {message}"))
+        errors.extend(collect_errors(value, value_type, sub))
+    return errors
 
 
 def _code(message: str) -> str:

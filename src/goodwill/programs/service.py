@@ -100,3 +100,26 @@ async def list_(
     if status is not None:
         stmt = stmt.where(Program.status == status)
     return await fetch_page(session, stmt, Program.id, limit, cursor)
+
+
+async def active(
+    session: AsyncSession, workspace_id: uuid.UUID, kinds: Sequence[str]
+) -> Sequence[Program]:
+    """The workspace's active programs of these kinds, oldest first (paused ones grant nothing)."""
+    stmt = (
+        ProgramRepository(session, workspace_id)
+        .select()
+        .where(Program.kind.in_(kinds), Program.status == "active")
+        .order_by(Program.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def get_many(
+    session: AsyncSession, workspace_id: uuid.UUID, program_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Program]:
+    """The workspace's programs among ``program_ids``, whatever their status, by id."""
+    if not program_ids:
+        return {}
+    stmt = ProgramRepository(session, workspace_id).select().where(Program.id.in_(program_ids))
+    return {p.id: p for p in (await session.scalars(stmt)).all()}

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from goodwill.errors import NotFound, ValidationFailed
 from goodwill.ids import new_id, random_token
 from goodwill.workspaces.models import ApiKey, Workspace
+from goodwill.workspaces.schemas import WorkspacePatch
 
 SECRET_PREFIX = "gw_sk_"
 CLIENT_TOKEN_PREFIX = "gw_ct_"
@@ -74,6 +75,32 @@ async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Works
     workspace = await session.get(Workspace, workspace_id)
     if workspace is None:
         raise NotFound(f"No workspace {workspace_id}")
+    return workspace
+
+
+async def update_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID, data: WorkspacePatch
+) -> Workspace:
+    """Change the name, event type prefix or settings given (settings merge key by key)."""
+    workspace = await get_workspace(session, workspace_id)
+    await session.execute(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()
+    )
+    await session.refresh(workspace)
+    if data.name is not msgspec.UNSET:
+        if not data.name.strip():
+            raise ValidationFailed.single("name", "must not be blank")
+        workspace.name = data.name
+    if data.event_type_prefix is not msgspec.UNSET:
+        workspace.event_type_prefix = data.event_type_prefix
+    if data.settings is not msgspec.UNSET:
+        changes = {
+            f.name: getattr(data.settings, f.name)
+            for f in msgspec.structs.fields(data.settings)
+            if getattr(data.settings, f.name) is not msgspec.UNSET
+        }
+        workspace.settings = {**workspace.settings, **changes}
+    await session.flush()
     return workspace
 
 
@@ -153,6 +180,15 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str, now: datetime
     )
     await session.refresh(key)
     return key
+
+
+async def origin_allowed(session: AsyncSession, origin: str) -> bool:
+    """Whether any active client key allows ``origin`` (normalized): for CORS preflights,
+    which carry no credentials to say which key they are for."""
+    rows = await session.scalars(
+        select(ApiKey.allowed_origins).where(ApiKey.kind == "client", ApiKey.revoked_at.is_(None))
+    )
+    return any(origin in origins for origins in rows)
 
 
 _KEY_COLUMNS = (

@@ -1,0 +1,81 @@
+"""The loyalty events' data, in the exact shapes of seed 001 for qualifying purchases.
+
+    qualifying_purchase.created     … "created_at"
+    qualifying_purchase.voided      … "voided_at"
+    qualifying_purchase.redeemed    … "redeemed_at"
+    qualifying_purchase.unredeemed  (the common fields only)
+
+The common fields are ``qualifying_purchase_id``, ``loyalty_program_id``, ``transaction_id`` (the
+purchase id) and ``transaction_ref`` (the purchase's ``external_id``); nothing else, so the flat
+rendering ``{"event_id", "timestamp", "type", **data}`` is the seed's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from goodwill.clock import format_time
+from goodwill.events.service import emit
+
+_TIME_FIELD = {
+    "created": "created_at",
+    "voided": "voided_at",
+    "redeemed": "redeemed_at",
+    "unredeemed": None,
+}
+
+
+def qualifying_purchase_data(
+    change: str,
+    *,
+    qualifying_purchase_id: uuid.UUID,
+    program_id: uuid.UUID,
+    purchase_id: uuid.UUID,
+    transaction_ref: str,
+    at: datetime,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "qualifying_purchase_id": str(qualifying_purchase_id),
+        "loyalty_program_id": str(program_id),
+        "transaction_id": str(purchase_id),
+        "transaction_ref": transaction_ref,
+    }
+    field = _TIME_FIELD[change]
+    if field is not None:
+        data[field] = format_time(at)
+    return data
+
+
+async def emit_qualifying_purchase(
+    session: AsyncSession,
+    change: str,
+    *,
+    workspace_id: uuid.UUID,
+    qualifying_purchase_id: uuid.UUID,
+    program_id: uuid.UUID,
+    purchase_id: uuid.UUID,
+    transaction_ref: str,
+    now: datetime,
+    source: str,
+) -> None:
+    await emit(
+        session,
+        workspace_id=workspace_id,
+        type=f"qualifying_purchase.{change}",
+        source=source,
+        subject=qualifying_purchase_id,
+        data=qualifying_purchase_data(
+            change,
+            qualifying_purchase_id=qualifying_purchase_id,
+            program_id=program_id,
+            purchase_id=purchase_id,
+            transaction_ref=transaction_ref,
+            at=now,
+        ),
+        now=now,
+        attributes={"program_id": str(program_id)},
+    )
