@@ -224,3 +224,13 @@ async def test_idempotency_key_replays_the_event(
     assert first.content == second.content
     assert second.headers["idempotent-replayed"] == "true"
     assert await count_rows(db, "custom_events", tenant.workspace_id) == 1
+
+
+async def test_an_unknown_referral_code_is_refused_and_writes_nothing(
+    client: AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    body = {**SEED_REQUEST, "referral": {"code": "nosuchcode"}}
+    r = await client.post("/v1/events", json=body, headers=tenant.headers)
+    assert r.status_code == 404
+    assert r.json()["error"]["param"] == "referral.code"
+    assert await count_rows(db, "custom_events", tenant.workspace_id) == 0

@@ -14,15 +14,17 @@ from datetime import datetime
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.customers.models import Customer
 from goodwill.db.upsert import insert_or_nothing
 from goodwill.errors import Conflict, ValidationFailed
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
+from goodwill.loyalty import service as loyalty
 from goodwill.money import from_minor, to_minor
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import RefundCreate, RefundOut
-from goodwill.purchases.service import PurchaseRepository, attributes_of
+from goodwill.purchases.service import PurchaseRepository, attributes_of, loyalty_facts
 from goodwill.rewards import service as rewards_service
 from goodwill.rewards.models import Reward
 
@@ -100,7 +102,8 @@ async def after_refund_recorded(
 ) -> list[Reward]:
     """Everything that reacts to a recorded refund, in its transaction: the referral rewards
     are reversed, voided or clawed back, then ``purchase.refunded`` is written. Other
-    programs (stamps, points) add their reaction here. Returns the purchase's rewards."""
+    programs (stamps, points) then void stamps and claw back points. Returns the purchase's
+    rewards."""
     undone = await rewards_service.undo_for_refund(
         session,
         purchase.workspace_id,
@@ -120,6 +123,16 @@ async def after_refund_recorded(
         data=to_builtins(RefundOut.of(refund, purchase)),
         now=now,
         attributes=attributes_of(purchase),
+    )
+    customer = await session.get(Customer, purchase.customer_id)
+    await loyalty.record_refund(
+        session,
+        purchase.workspace_id,
+        loyalty_facts(purchase, {} if customer is None else customer.metadata_),
+        refunded_minor_total=purchase.refunded_minor,
+        fully_refunded=purchase.refunded_minor >= purchase.amount_minor,
+        now=now,
+        source=source,
     )
     return undone
 

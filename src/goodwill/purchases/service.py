@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,8 @@ from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
+from goodwill.loyalty import service as loyalty
+from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
 from goodwill.products.models import Product
 from goodwill.products.service import ProductRepository
@@ -219,6 +221,7 @@ async def record(
     granted = await after_purchase_recorded(
         session,
         purchase,
+        customer_metadata=customer.metadata_,
         target=target,
         decisions=decisions,
         reward_ids=reward_ids,
@@ -233,6 +236,7 @@ async def after_purchase_recorded(
     session: AsyncSession,
     purchase: Purchase,
     *,
+    customer_metadata: Mapping[str, Any],
     target: grant.Target | None,
     decisions: Sequence[Decision],
     reward_ids: dict[uuid.UUID, uuid.UUID],
@@ -241,8 +245,8 @@ async def after_purchase_recorded(
     event_type_prefix: str,
 ) -> list[Reward]:
     """Everything that reacts to a newly recorded purchase (never to a replay), in its
-    transaction: the ``purchase.created`` event, then the referral rewards decided for it.
-    Other programs (stamps, points) add their reaction here. Returns the referral rewards."""
+    transaction: the ``purchase.created`` event, the referral rewards decided for it, then the
+    stamps and points of the workspace's loyalty programs. Returns the referral rewards."""
     await emit(
         session,
         workspace_id=purchase.workspace_id,
@@ -253,9 +257,43 @@ async def after_purchase_recorded(
         now=now,
         attributes=attributes_of(purchase),
     )
-    if target is None:
-        return []
-    return await grant.write(session, target, decisions, reward_ids, now=now, source=source)
+    rewards = (
+        []
+        if target is None
+        else await grant.write(session, target, decisions, reward_ids, now=now, source=source)
+    )
+    await loyalty.record_purchase(
+        session,
+        purchase.workspace_id,
+        loyalty_facts(purchase, customer_metadata),
+        now=now,
+        source=source,
+    )
+    return rewards
+
+
+def loyalty_facts(purchase: Purchase, customer_metadata: Mapping[str, Any]) -> PurchaseFacts:
+    """The purchase as the loyalty programs see it. A line sent without an amount counts as 0
+    for conditions on a line's amount."""
+    return PurchaseFacts(
+        purchase_id=purchase.id,
+        customer_id=purchase.customer_id,
+        external_id=purchase.external_id,
+        amount_minor=purchase.amount_minor,
+        currency=purchase.currency,
+        items=tuple(
+            PurchaseItem(
+                product_id=item.get("product_id"),
+                item_id=item.get("item_id"),
+                quantity=int(item["quantity"]),
+                amount_minor=int(item.get("amount_minor") or 0),
+            )
+            for item in purchase.items
+        ),
+        occurred_at=purchase.occurred_at,
+        customer_metadata=customer_metadata,
+        utm=purchase.utm_params or {},
+    )
 
 
 def attributes_of(purchase: Purchase) -> dict[str, str]:

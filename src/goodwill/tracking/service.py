@@ -25,6 +25,7 @@ from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import EventFacts
+from goodwill.referrals import service as referrals
 from goodwill.tracking import event_schemas
 from goodwill.tracking.models import CustomEvent
 from goodwill.tracking.schemas import EventCustomer, EventCustomerOut, EventIn, EventOut
@@ -134,13 +135,27 @@ async def track(
         source=source,
     )
 
-    # ── Referral conversion: the one call site for the referral engine ─────────────────────
-    # When ``data.referral`` is given, the referral engine records the conversion of
-    # ``customer`` for the referral code ``data.referral.code`` (optionally naming
-    # ``data.referral.referrer_id``) in the referral program that code belongs to, and fires
-    # that program's reward rules triggered by ``custom:<data.event>``; it raises its own
-    # 4xx (unknown code…) to refuse the event. It runs here, in this transaction, with
-    # ``event_id``, ``customer``, ``data.metadata``, ``now`` and ``source``.
-    # ────────────────────────────────────────────────────────────────────────────────────────
-
+    # The referral side: the customer's referral (first touch wins, else one made now from
+    # ``referral.code`` or ``referral.referrer_id``) fires its program's ``custom:<event>``
+    # rules; an unknown code or referrer is a 404 that undoes the whole event.
+    try:
+        await referrals.record_conversion(
+            session,
+            workspace_id,
+            customer_id=customer.id,
+            event_name=data.event,
+            code=None if data.referral is None else data.referral.code,
+            referrer_id=None if data.referral is None else data.referral.referrer_id,
+            metadata=data.metadata,
+            now=now,
+            source=source,
+            event_id=event_id,
+        )
+    except NotFound as missing:
+        param = (
+            f"referral.{missing.param}"
+            if missing.param in ("code", "referrer_id")
+            else missing.param
+        )
+        raise NotFound(missing.message, param=param) from None
     return out
