@@ -57,7 +57,7 @@ async def test_seed_001_lifecycle_through_purchases_refunds_and_redemptions(
         {
             "qualifying_purchase_id": created[0]["qualifying_purchase_id"],
             "loyalty_program_id": program["id"],
-            "transaction_id": first["purchase"]["id"],
+            "transaction_id": first["id"],
             "transaction_ref": "txn_98765",
             "created_at": created[0]["created_at"],
         }
@@ -72,7 +72,7 @@ async def test_seed_001_lifecycle_through_purchases_refunds_and_redemptions(
     )
     assert len(await _events(db, tenant, "qualifying_purchase.created")) == 1
 
-    purchase_id = first["purchase"]["id"]
+    purchase_id = first["id"]
     await _post(client, tenant, f"/v1/purchases/{purchase_id}/refunds", {})
     voided = await _events(db, tenant, "qualifying_purchase.voided")
     assert [v["transaction_ref"] for v in voided] == ["txn_98765"]
