@@ -352,3 +352,29 @@ async def test_another_workspace_sees_none_of_it(
     )
     assert r.status_code == 201
     assert r.json()["id"] != redemption["id"]
+
+
+async def test_paused_programs_redeem_archived_ones_refuse(
+    client: AsyncClient, db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    program = await make_program(db, tenant.workspace_id, "stamps", STAMPS, now=clock())
+    customer = await make_customer(db, tenant.workspace_id, now=clock())
+    await _buy(db, tenant, clock, customer.id, *["5.00"] * 6)
+    body = {"program_id": str(program.id), "customer": {"source_id": "cust-1"}, "external_id": "a"}
+    url = f"/v1/programs/{program.id}"
+    await client.patch(url, json={"status": "paused"}, headers=tenant.headers)
+    assert (
+        await client.post("/v1/redemptions", json=body, headers=tenant.headers)
+    ).status_code == 201
+    await client.patch(url, json={"status": "archived"}, headers=tenant.headers)
+    before = await _counts(db, tenant)
+    r = await client.post(
+        "/v1/redemptions", json={**body, "external_id": "b"}, headers=tenant.headers
+    )
+    assert r.status_code == 409
+    assert error_of(r)["param"] == "program_id"
+    await _nothing_more(db, tenant, before)
+    # the first one still answers as before
+    assert (
+        await client.post("/v1/redemptions", json=body, headers=tenant.headers)
+    ).status_code == 200

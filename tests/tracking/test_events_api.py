@@ -234,3 +234,34 @@ async def test_an_unknown_referral_code_is_refused_and_writes_nothing(
     assert r.status_code == 404
     assert r.json()["error"]["param"] == "referral.code"
     assert await count_rows(db, "custom_events", tenant.workspace_id) == 0
+
+
+async def test_another_workspaces_cards_and_customers_are_unknown(
+    client: AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant, clock: FakeClock
+) -> None:
+    program = await make_program(db, tenant.workspace_id, "points", POINTS, now=clock())
+    ada = await make_customer(db, tenant.workspace_id, "ada", now=clock())
+    card = (
+        await client.get(f"/v1/programs/{program.id}/cards/{ada.id}", headers=tenant.headers)
+    ).json()
+    theirs = other_tenant.headers
+    r = await client.post(
+        "/v1/events",
+        json={**SEED_REQUEST, "customer": {"source_id": "ada"}, "loyalty": {"code": card["code"]}},
+        headers=theirs,
+    )
+    assert r.status_code == 404
+    assert error_of(r)["param"] == "loyalty.code"
+    r = await client.post(
+        "/v1/events", json={**SEED_REQUEST, "customer": {"id": str(ada.id)}}, headers=theirs
+    )
+    assert r.status_code == 404
+    assert error_of(r)["param"] == "customer.id"
+    for table in ("custom_events", "customers", "events"):
+        assert await count_rows(db, table, other_tenant.workspace_id) == 0, table
+    # the same source_id in the other workspace is another customer, who earns nothing here
+    # (and the referral code, which is this workspace's, is unknown there)
+    without_referral = {k: v for k, v in SEED_REQUEST.items() if k != "referral"}
+    r = await client.post("/v1/events", json=without_referral, headers=theirs)
+    assert r.status_code == 200
+    assert await count_rows(db, "points_entries", tenant.workspace_id) == 0

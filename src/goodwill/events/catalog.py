@@ -27,6 +27,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "redemption.reversed",
         "points.earned",
         "points.expired",
+        "points.clawed_back",
         "event.tracked",
         "webhook_endpoint.disabled",
         "webhook_endpoint.test",
