@@ -192,9 +192,16 @@ async def void(
     return reward
 
 
-async def approve_due(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
-    """Approve pending rewards whose hold period has ended, in every workspace. Returns how
-    many; safe to run from several processes at once (rows being changed are skipped)."""
+async def approve_due(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int = 500,
+    workspace_id: uuid.UUID | None = None,
+) -> int:
+    """Approve pending rewards whose hold period has ended, in every workspace (or one).
+    Returns how many; safe to run from several processes at once (rows being changed are
+    skipped)."""
     stmt = (
         select(Reward)
         .where(Reward.status == "pending", Reward.hold_until <= now)
@@ -202,6 +209,8 @@ async def approve_due(session: AsyncSession, now: datetime, *, limit: int = 500)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if workspace_id is not None:
+        stmt = stmt.where(Reward.workspace_id == workspace_id)
     approved = 0
     for reward in (await session.scalars(stmt)).all():
         approved += await _approve_locked(session, reward, now, HOLD_PERIOD_SOURCE)
