@@ -163,3 +163,22 @@ async def test_every_error_of_the_seed_table(
     assert await call(base) == (403, {"error": "Lead not accessible"})
     for table in ("purchases", "rewards"):
         assert await count_rows(db, table, tenant.workspace_id) == 0, table
+
+
+async def test_an_idempotency_key_makes_a_retry_safe(
+    client: AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    kit = Kit(client, tenant)
+    setup = await _lead(kit)
+    body = {"action": "create_purchase", "lead_id": setup["lead_id"], "purchase_amount": 10}
+    headers = {**tenant.headers, "Idempotency-Key": "op-1"}
+    first = await client.post("/v1/operations", json=body, headers=headers)
+    again = await client.post("/v1/operations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content
+    assert await count_rows(db, "purchases", tenant.workspace_id) == 1
+    other = await client.post(
+        "/v1/operations", json={**body, "purchase_amount": 11}, headers=headers
+    )
+    assert other.status_code == 409
+    assert set(other.json()) == {"error"}
