@@ -74,12 +74,25 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (GOODWILL_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (GOODWILL_PORT)")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Deliver webhooks in this process (GOODWILL_RUN_WORKER); "
+            "turn off when `goodwill worker` runs separately",
+        ),
+    ] = True,
 ) -> None:
     """Start the HTTP API. On the embedded SQLite database it migrates first."""
+    import os
+
     import uvicorn
 
     from goodwill.migrate import upgrade
 
+    if not worker:
+        # The app factory reads the environment (also in uvicorn's reload subprocess).
+        os.environ["GOODWILL_RUN_WORKER"] = "false"
     settings = _settings()
     if settings.is_sqlite:
         upgrade(settings)
@@ -93,6 +106,39 @@ def serve(
         log_level="warning",
         server_header=False,
     )
+
+
+@app.command("worker")
+def worker_command(
+    workspace: Annotated[
+        uuid.UUID | None, typer.Option(help="Deliver only this workspace's events")
+    ] = None,
+) -> None:
+    """Deliver webhooks and NATS publications until SIGTERM or Ctrl-C (several may run)."""
+    import signal
+
+    from goodwill.logs import configure_logging
+    from goodwill.migrate import upgrade
+    from goodwill.webhooks.worker import Worker
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.is_sqlite:
+        upgrade(settings)
+
+    async def go() -> None:
+        db = Database(settings)
+        runner = Worker(db, settings, workspace_id=workspace)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, runner.stop)
+        try:
+            await runner.run()
+        finally:
+            await runner.aclose()
+            await db.dispose()
+
+    asyncio.run(go())
 
 
 @app.command()

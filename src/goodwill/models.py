@@ -13,6 +13,7 @@ from goodwill.purchases.models import Purchase, Refund
 from goodwill.referrals.models import Lead, Referral
 from goodwill.rewards.models import LedgerEntry, Reward
 from goodwill.rules.models import RewardRule
+from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import ApiKey, Workspace
 
 metadata = Base.metadata
@@ -36,6 +37,9 @@ __all__ = [
     "Refund",
     "Reward",
     "RewardRule",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workspace",
     "metadata",
 ]

@@ -28,11 +28,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
     idempotency_retention_hours: int = 48
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     public_base_url: str = "http://127.0.0.1:8000"
     # Salt for the hash of a click's IP address; empty: a random salt generated once per install
     # and kept in the database (docs/referrals.md).
     ip_hash_salt: str = ""
+    # Webhooks and the delivery worker (docs/webhooks.md).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 15.0
+    webhook_lease_seconds: float = 60.0
+    webhook_batch_size: int = 200
+    webhook_concurrency: int = 32
+    webhook_poll_seconds: float = 1.0
+    run_worker: bool = True
+    nats_allowed_urls: str = ""
 
     @classmethod
     def from_env(
@@ -62,6 +71,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def nats_urls(self) -> frozenset[str]:
+        """The NATS servers an endpoint of type ``nats`` may publish to (comma-separated)."""
+        return frozenset(u.strip() for u in self.nats_allowed_urls.split(",") if u.strip())
 
 
 def to_async_url(url: str) -> str:

@@ -25,4 +25,5 @@ class Customer(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "source_id"),
         Index("ix_customers_workspace_id_email", "workspace_id", "email"),
+        Index("ix_customers_workspace_id_id", "workspace_id", "id"),
     )

@@ -18,9 +18,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from goodwill.db import sqlite_inline
 from goodwill.settings import Settings
 
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -36,11 +37,15 @@ class Database:
         self.settings = settings
         self.is_sqlite = settings.is_sqlite
         kwargs: dict[str, Any] = {"json_serializer": json_dumps}
+        # Connections are kept, not churned: opening one costs a thread (aiosqlite) or a
+        # backend process (PostgreSQL).
+        kwargs["pool_size"] = settings.database_pool_size
+        kwargs["max_overflow"] = settings.database_pool_size
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["async_creator"] = sqlite_inline.creator(
+                sqlite_path(settings.async_database_url)
+            )
         else:
-            kwargs["pool_size"] = settings.database_pool_size
-            kwargs["max_overflow"] = settings.database_pool_size
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -92,6 +97,16 @@ class Database:
         await self.engine.dispose()
 
 
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite+aiosqlite:///path`` URL (``:memory:`` is refused: it is not shared)."""
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        raise SystemExit(
+            "GOODWILL_DATABASE_URL must name a SQLite file, e.g. sqlite:///goodwill.db"
+        )
+    return path
+
+
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -101,7 +116,8 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # No busy handler: sqlite_inline awaits another process's write lock instead.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

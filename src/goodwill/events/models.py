@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -26,9 +26,15 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(100))
-    data: Mapped[dict[str, Any]]
-    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Plain JSON, not JSONB, on PostgreSQL too: it keeps the keys in the order they were
+    # written, so payloads go out in the documented field order (seed 000).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     txid: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_events_workspace_id_seq", "workspace_id", "seq"),)
+    __table_args__ = (
+        Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
+        Index("ix_events_workspace_id_txid_seq", "workspace_id", "txid", "seq"),
+        Index("ix_events_workspace_id_created_at", "workspace_id", "created_at"),
+    )

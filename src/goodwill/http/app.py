@@ -18,6 +18,7 @@ from goodwill import __version__
 from goodwill.clock import Clock, utcnow
 from goodwill.customers.routes import routes as customer_routes
 from goodwill.db import Database
+from goodwill.events.routes import routes as event_routes
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
@@ -37,6 +38,8 @@ from goodwill.referrals.routes import routes as referral_routes
 from goodwill.rewards.routes import routes as reward_routes
 from goodwill.rules.routes import routes as rule_routes
 from goodwill.settings import Settings
+from goodwill.webhooks.routes import routes as webhook_routes
+from goodwill.webhooks.worker import Worker
 
 DOCS_ASSETS = "/docs/assets"
 
@@ -55,6 +58,8 @@ def api_routes() -> list[Any]:
         *reward_routes,
         *payout_routes,
         *operation_routes,
+        *event_routes,
+        *webhook_routes,
     ]
 
 
@@ -77,14 +82,28 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         tasks = []
+        worker: Worker | None = None
         if background:
             tasks.append(asyncio.create_task(maintenance_loop(db, settings, clock)))
+            if settings.run_worker:
+                worker = Worker(db, settings, clock=clock)
+                worker_task = asyncio.create_task(worker.run())
         try:
             yield
         finally:
+            if worker is not None:
+                # Finish the batch in flight (bounded by the request timeout), then stop.
+                worker.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(worker_task), settings.webhook_timeout_seconds + 5
+                    )
+                tasks.append(worker_task)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if worker is not None:
+                await worker.aclose()
             if database is None:
                 await db.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any
 
 import msgspec
@@ -46,13 +47,19 @@ class Input(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A request body: unknown fields are refused, naming the field; objects are checked."""
 
     def __post_init__(self) -> None:
-        for field in msgspec.structs.fields(self):
-            value = getattr(self, field.name)
+        for name, encode_name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, dict):
-                problems = check_metadata(value, field.encode_name)
+                problems = check_metadata(value, encode_name)
                 if problems:
                     path, message = problems[0]
                     raise ValueError(f"{path} {message}")
+
+
+@cache
+def _field_names(typ: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
+    """(attribute, JSON name) of a struct's fields; resolving annotations is slow, so once."""
+    return tuple((f.name, f.encode_name) for f in msgspec.structs.fields(typ))
 
 
 class Output(msgspec.Struct, kw_only=True):

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -24,4 +24,7 @@ class Product(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    __table_args__ = (UniqueConstraint("workspace_id", "sku"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "sku"),
+        Index("ix_products_workspace_id_id", "workspace_id", "id"),
+    )

@@ -23,4 +23,7 @@ class Program(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_programs_workspace_id_kind", "workspace_id", "kind"),)
+    __table_args__ = (
+        Index("ix_programs_workspace_id_kind", "workspace_id", "kind"),
+        Index("ix_programs_workspace_id_id", "workspace_id", "id"),
+    )

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from goodwill.errors import NotFound, ValidationFailed
 from goodwill.ids import new_id, random_token
@@ -155,28 +155,43 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str, now: datetime
     return key
 
 
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.kind,
+    ApiKey.prefix,
+    ApiKey.application_id,
+    ApiKey.allowed_origins,
+    Workspace.id,
+    Workspace.event_type_prefix,
+    Workspace.settings,
+)
+
+
 async def authenticate(
-    session: AsyncSession, secret: str, *, kind: str, application_id: str | None = None
+    conn: AsyncConnection, secret: str, *, kind: str, application_id: str | None = None
 ) -> Principal | None:
-    """The principal for a presented secret, or None if unknown, revoked or of another kind."""
+    """The principal for a presented secret, or None if unknown, revoked or of another kind.
+
+    One indexed lookup on a bare connection (no ORM objects): it runs on every request.
+    """
     row = (
-        await session.execute(
-            select(ApiKey, Workspace)
+        await conn.execute(
+            select(*_KEY_COLUMNS)
             .join(Workspace, Workspace.id == ApiKey.workspace_id)
             .where(ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         return None
-    key, workspace = row
-    if key.kind != kind or (kind == "client" and key.application_id != application_id):
+    key_id, key_kind, prefix, key_application_id, origins, workspace_id, type_prefix, settings = row
+    if key_kind != kind or (kind == "client" and key_application_id != application_id):
         return None
     return Principal(
-        workspace_id=workspace.id,
-        key_id=key.id,
-        key_prefix=key.prefix,
-        kind=key.kind,
-        event_type_prefix=workspace.event_type_prefix,
-        workspace_settings=dict(workspace.settings),
-        allowed_origins=tuple(key.allowed_origins),
+        workspace_id=workspace_id,
+        key_id=key_id,
+        key_prefix=prefix,
+        kind=key_kind,
+        event_type_prefix=type_prefix,
+        workspace_settings=dict(settings),
+        allowed_origins=tuple(origins),
     )

@@ -1,8 +1,8 @@
 """referral engine
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 02:45:22.947156
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22 03:36:45.715463
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ import goodwill.db.base
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,199 @@
+"""The event feed: every event exactly once, in a stable order, even under concurrent writers
+whose transactions commit out of order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from typing import Any
+
+from httpx import AsyncClient
+
+from goodwill.db import Database
+from goodwill.events.service import emit
+from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
+from tests.webhook_helpers import emit_event
+
+
+async def _follow(
+    client: AsyncClient, tenant: Tenant, after: str | None = None, **params: Any
+) -> tuple[list[dict[str, Any]], str]:
+    """Read the feed from ``after`` until it has nothing more ready."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        query = {**params, **({"after": after} if after else {})}
+        r = await client.get("/v1/events", params=query, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen.extend(body["data"])
+        after = body["next_cursor"]
+        if not body["has_more"]:
+            return seen, after
+
+
+async def test_pages_follow_each_other_without_gaps_or_repeats(
+    client: AsyncClient, tenant: Tenant, other_tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    ids = []
+    for n in range(25):
+        kind = "reward.created" if n % 3 else "purchase.created"
+        ids.append(str(await emit_event(db, tenant, clock, kind, data={"n": n})))
+        clock.advance(seconds=1)
+    await emit_event(db, other_tenant, clock)
+    first = (await client.get("/v1/events?limit=10", headers=tenant.headers)).json()
+    assert [e["id"] for e in first["data"]] == ids[:10]
+    assert first["has_more"] is True
+    seen, cursor = await _follow(client, tenant, limit=10)
+    assert [e["id"] for e in seen] == ids
+    assert [e["data"]["n"] for e in seen] == list(range(25))
+    # At the end the cursor stays put until something new happens.
+    empty = (await client.get(f"/v1/events?after={cursor}", headers=tenant.headers)).json()
+    assert empty == {"data": [], "has_more": False, "next_cursor": cursor, "object": "list"}
+    new = str(await emit_event(db, tenant, clock))
+    later, _ = await _follow(client, tenant, after=cursor)
+    assert [e["id"] for e in later] == [new]
+
+    purchases, _ = await _follow(client, tenant, types="purchase.created")
+    assert [e["id"] for e in purchases] == ids[::3]
+    rewards, _ = await _follow(client, tenant, types="reward.*", limit=3)
+    assert len(rewards) == 17
+    both, _ = await _follow(client, tenant, types="reward.*,purchase.created")
+    assert len(both) == 26
+    flat, _ = await _follow(client, tenant, format="flat", limit=100)
+    assert [e["event_id"] for e in flat[:25]] == ids
+
+
+async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant) -> None:
+    cases = {
+        "after=nonsense": "after",
+        "after=ZTE6MTp4": "after",
+        "types=reward.creatd": "types",
+        "types=Reward": "types",
+        "limit=0": "limit",
+        "limit=101": "limit",
+        "format=xml": "format",
+    }
+    for query, param in cases.items():
+        r = await client.get(f"/v1/events?{query}", headers=tenant.headers)
+        assert r.status_code == 422, query
+        assert error_of(r)["param"] == param, query
+
+
+async def test_another_workspace_sees_nothing(
+    client: AsyncClient, tenant: Tenant, other_tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    event_id = await emit_event(db, tenant, clock)
+    assert (await client.get(f"/v1/events/{event_id}", headers=tenant.headers)).status_code == 200
+    r = await client.get(f"/v1/events/{event_id}", headers=other_tenant.headers)
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "not_found"
+    feed = (await client.get("/v1/events", headers=other_tenant.headers)).json()
+    assert feed["data"] == []
+    r = await client.get(f"/v1/events/{uuid.uuid4()}", headers=tenant.headers)
+    assert r.status_code == 404
+
+
+async def test_feed_under_concurrent_writers(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    """Writers commit in random order (and some roll back) while a reader follows cursors."""
+    committed: set[str] = set()
+    rolled_back: set[str] = set()
+    rng = random.Random(5)
+    writers_done = asyncio.Event()
+
+    class Abort(Exception):
+        pass
+
+    async def writer(w: int) -> None:
+        for n in range(12):
+            abort = rng.random() < 0.15
+            pause = rng.random() * 0.02
+            ids = []
+            try:
+                async with db.transaction() as session:
+                    for k in range(rng.randint(1, 3)):
+                        event_id = await emit(
+                            session,
+                            workspace_id=tenant.workspace_id,
+                            type="reward.created",
+                            source="urn:POST:/test",
+                            subject=f"{w}-{n}-{k}",
+                            data={"writer": w, "n": n, "k": k},
+                            now=clock(),
+                        )
+                        ids.append(str(event_id))
+                        await asyncio.sleep(pause)  # hold the transaction open
+                    if abort:
+                        raise Abort
+            except Abort:
+                rolled_back.update(ids)
+            else:
+                committed.update(ids)
+            await asyncio.sleep(rng.random() * 0.005)
+
+    seen: list[str] = []
+
+    async def reader() -> None:
+        cursor: str | None = None
+        while True:
+            finished = writers_done.is_set()
+            page, cursor = await _follow(client, tenant, after=cursor, limit=7)
+            seen.extend(e["id"] for e in page)
+            if finished:
+                return
+            await asyncio.sleep(0.003)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(6)))
+    writers_done.set()
+    await reading
+
+    assert len(seen) == len(set(seen)), "an event was seen twice"
+    assert set(seen) == committed, "an event was missed (or a rolled-back one shown)"
+    assert not rolled_back & set(seen)
+    again, _ = await _follow(client, tenant, limit=100)
+    assert [e["id"] for e in again] == seen, "the order is not stable"
+
+
+@POSTGRES_ONLY
+async def test_a_late_commit_holds_back_later_events_instead_of_being_skipped(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    """Transaction A writes first but commits last: a naive ``seq > cursor`` reader that had
+    moved past B would never see A. The feed holds B back until A has finished."""
+    before = str(await emit_event(db, tenant, clock))
+    _, cursor = await _follow(client, tenant)
+    a_written = asyncio.Event()
+    release_a = asyncio.Event()
+    ids: dict[str, str] = {}
+
+    async def slow_a() -> None:
+        async with db.transaction() as session:
+            ids["a"] = str(
+                await emit(
+                    session,
+                    workspace_id=tenant.workspace_id,
+                    type="reward.created",
+                    source="urn:POST:/test",
+                    subject="a",
+                    data={},
+                    now=clock(),
+                )
+            )
+            a_written.set()
+            await release_a.wait()
+
+    task = asyncio.create_task(slow_a())
+    await a_written.wait()
+    ids["b"] = str(await emit_event(db, tenant, clock))  # commits while A is open
+    page, held = await _follow(client, tenant, after=cursor)
+    assert page == []
+    assert held == cursor
+    release_a.set()
+    await task
+    page, _ = await _follow(client, tenant, after=held)
+    assert [e["id"] for e in page] == [ids["a"], ids["b"]]
+    everything, _ = await _follow(client, tenant)
+    assert [e["id"] for e in everything] == [before, ids["a"], ids["b"]]
