@@ -13,6 +13,10 @@ from iso4217 import Currency
 
 from goodwill.errors import ValidationFailed
 
+# The largest amount, in minor units: 10^15 (10 trillion EUR), far below a 64-bit integer, so
+# sums of amounts never overflow one either.
+MAX_MINOR = 10**15
+
 
 @cache
 def exponent(currency: str) -> int:
@@ -56,9 +60,12 @@ def to_minor(
             param, f"{amount} has more than {digits} decimal places, the minor unit of {currency}"
         )
     try:
-        return int(scaled)
+        minor = int(scaled)
     except (InvalidOperation, OverflowError):
         raise ValidationFailed.single(param, "is out of range") from None
+    if abs(minor) > MAX_MINOR:  # stored as 64-bit integers, and summed
+        raise ValidationFailed.single(param, "is out of range")
+    return minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

@@ -29,6 +29,8 @@ async def test_a_click_is_recorded_and_redirected_with_utm_and_click_id(
         headers={"Referer": "https://blog.example/post", "User-Agent": "Browser/1.0"},
     )
     assert r.status_code == 302
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.content == b""
     location = r.headers["location"]
     assert location.startswith("https://shop.example/welcome?")
     params = query_of(location)

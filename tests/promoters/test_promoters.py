@@ -107,6 +107,12 @@ async def test_bad_promoters_are_refused_and_write_nothing(
     assert r.status_code == 409
     await other.promoter(other_program, external_id="aff-1")
 
+    r = await client.patch(
+        f"/v1/programs/{program['id']}",
+        json={"settings": {"destination_url": "shop.example"}},
+        headers=tenant.headers,
+    )
+    assert (r.status_code, error_of(r)["param"]) == (422, "settings.destination_url")
     await client.patch(
         f"/v1/programs/{program['id']}", json={"status": "archived"}, headers=tenant.headers
     )

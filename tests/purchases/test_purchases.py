@@ -119,6 +119,8 @@ async def test_bad_purchases_name_the_field_and_write_nothing(
         ({**good, "amount": "-1"}, 422, "amount"),
         ({**good, "amount": "10.001"}, 422, "amount"),
         ({**good, "amount": "ten"}, 422, "amount"),
+        ({**good, "amount": "1e20"}, 422, "amount"),
+        ({**good, "amount": "10000000000000.01"}, 422, "amount"),
         ({**good, "currency": "EURO"}, 422, "currency"),
         ({**good, "currency": "XXX"}, 422, "currency"),
         ({**good, "external_id": ""}, 422, "external_id"),

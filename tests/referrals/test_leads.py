@@ -72,6 +72,8 @@ async def test_first_touch_wins(client: AsyncClient, tenant: Tenant, db: Databas
     assert await count_rows(db, "leads", tenant.workspace_id) == 2
     listed = await kit.get(f"/v1/leads?status=already_referred&promoter_id={cy['id']}")
     assert [x["id"] for x in listed["data"]] == [second["id"]]
+    listed = await kit.get(f"/v1/leads?customer_id={first['customer_id']}")
+    assert listed["data"] == [second, first]  # lists show what the single reads show
     refs = await kit.get(f"/v1/referrals?promoter_id={ada['id']}")
     assert [x["id"] for x in refs["data"]] == [first["referral"]["id"]]
 

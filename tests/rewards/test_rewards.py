@@ -109,3 +109,25 @@ async def test_listing_filters_and_csv_export(
     assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 2
     theirs = await client.get("/v1/rewards/export", headers=other_tenant.headers)
     assert list(csv.DictReader(io.StringIO(theirs.text))) == []
+
+
+async def test_the_maintenance_loop_approves_held_rewards(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, settings
+) -> None:
+    import asyncio
+
+    from goodwill.maintenance import maintenance_loop
+
+    kit = Kit(client, tenant)
+    reward = await _pending(kit, hold_days=1)
+    clock.advance(days=1)
+    task = asyncio.create_task(maintenance_loop(db, settings, clock))
+    try:
+        for _ in range(100):  # its first round runs at once
+            if (await kit.get(f"/v1/rewards/{reward['id']}"))["status"] == "approved":
+                break
+            await asyncio.sleep(0.02)
+        assert (await kit.get(f"/v1/rewards/{reward['id']}"))["status"] == "approved"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -19,6 +19,7 @@ from goodwill.rules.engine import (
     RewardSpec,
     Rule,
     decide,
+    period_end,
     period_start,
 )
 
@@ -137,6 +138,13 @@ def test_periods_start_on_utc_calendar_boundaries() -> None:
     assert period_start(at, "month") == datetime(2026, 4, 1, tzinfo=UTC)
     assert period_start(at, "year") == datetime(2026, 1, 1, tzinfo=UTC)
     assert period_start(at, "lifetime") is None
+    december = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    start = period_start(december, "month")
+    assert start is not None
+    assert period_end(start, "month") == datetime(2027, 1, 1, tzinfo=UTC)
+    assert period_end(datetime(2026, 4, 1, tzinfo=UTC), "month") == datetime(2026, 5, 1, tzinfo=UTC)
+    assert period_end(datetime(2026, 4, 6, tzinfo=UTC), "week") == datetime(2026, 4, 13, tzinfo=UTC)
+    assert period_end(datetime(2026, 1, 1, tzinfo=UTC), "year") == datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_reasons_in_order() -> None:

@@ -58,4 +58,4 @@ async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> R
     )
     if location is None:
         return Response(NOT_FOUND_PAGE, status_code=404, media_type="text/html; charset=utf-8")
-    return Response(b"", status_code=302, headers={"Location": location})
+    return Response(b"", status_code=302, headers={"Location": location}, media_type="text/plain")

@@ -41,8 +41,8 @@ async def get_lead(
         referral = None
         if lead.referral_id is not None:
             referral = await service.get_referral(ctx.session, ctx.workspace_id, lead.referral_id)
-        granted = await rewards.for_source(ctx.session, ctx.workspace_id, "lead", lead.id)
-        return ctx.respond(LeadOut.of(lead, referral, [RewardOut.of(r) for r in granted]))
+        granted = await rewards.for_sources(ctx.session, ctx.workspace_id, "lead", [lead.id])
+        return ctx.respond(LeadOut.of(lead, referral, [RewardOut.of(r) for r in granted[lead.id]]))
 
 
 @get("/leads", tags=["referrals"], summary="List leads, newest first")
@@ -66,8 +66,15 @@ async def list_leads(
         found = await service.referrals_by_id(
             ctx.session, ctx.workspace_id, [lead.referral_id for lead in rows]
         )
+        granted = await rewards.for_sources(
+            ctx.session, ctx.workspace_id, "lead", [lead.id for lead in rows]
+        )
         data = [
-            LeadOut.of(lead, found.get(lead.referral_id) if lead.referral_id else None, [])
+            LeadOut.of(
+                lead,
+                found.get(lead.referral_id) if lead.referral_id else None,
+                [RewardOut.of(r) for r in granted[lead.id]],
+            )
             for lead in rows
         ]
         return ctx.respond(page(data, next_cursor))

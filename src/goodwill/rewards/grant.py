@@ -28,7 +28,15 @@ from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import amount_of
 from goodwill.rewards.service import emit_reward
 from goodwill.rules import service as rules_service
-from goodwill.rules.engine import Counters, Decision, Occurrence, Rule, decide, period_start
+from goodwill.rules.engine import (
+    Counters,
+    Decision,
+    Occurrence,
+    Rule,
+    decide,
+    period_end,
+    period_start,
+)
 
 REWARDS: Table = Reward.__table__  # type: ignore[assignment]
 
@@ -78,12 +86,11 @@ async def _counters(
     per_promoter: dict[uuid.UUID, tuple[int, int]] = {}
     if limited:
         await promoters.lock(session, workspace_id, target.promoter_id)
-        by_start: dict[datetime | None, list[uuid.UUID]] = {}
+        by_period: dict[str, list[uuid.UUID]] = {}
         for rule in limited:
             assert rule.promoter_limit is not None
-            start = period_start(occurrence.now, rule.promoter_limit.period)
-            by_start.setdefault(start, []).append(rule.id)
-        for start, rule_ids in by_start.items():
+            by_period.setdefault(rule.promoter_limit.period, []).append(rule.id)
+        for period, rule_ids in by_period.items():
             totals = (
                 select(
                     Reward.rule_id,
@@ -98,8 +105,10 @@ async def _counters(
                 )
                 .group_by(Reward.rule_id)
             )
-            if start is not None:
-                totals = totals.where(Reward.created_at >= start)
+            start = period_start(occurrence.now, period)
+            if start is not None:  # this calendar period only; lifetime: every reward
+                end = period_end(start, period)
+                totals = totals.where(Reward.created_at >= start, Reward.created_at < end)
             for rule_id, n, total in (await session.execute(totals)).all():
                 per_promoter[rule_id] = (int(n), int(total or 0))
     return Counters(per_referral=per_referral, per_promoter=per_promoter)

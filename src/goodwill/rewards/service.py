@@ -105,16 +105,25 @@ async def for_purchases(
     return found
 
 
-async def for_source(
-    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, source_id: uuid.UUID
-) -> list[Reward]:
+async def for_sources(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_type: str,
+    source_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[Reward]]:
+    """The rewards each source (a lead, a click, an event) granted, in one query."""
+    found: dict[uuid.UUID, list[Reward]] = {sid: [] for sid in source_ids}
+    if not source_ids:
+        return found
     stmt = (
         RewardRepository(session, workspace_id)
         .select()
-        .where(Reward.source_type == source_type, Reward.source_id == source_id)
+        .where(Reward.source_type == source_type, Reward.source_id.in_(source_ids))
         .order_by(Reward.id)
     )
-    return list((await session.scalars(stmt)).all())
+    for reward in (await session.scalars(stmt)).all():
+        found[reward.source_id].append(reward)
+    return found
 
 
 def net(reward: Reward) -> int:
@@ -192,9 +201,16 @@ async def void(
     return reward
 
 
-async def approve_due(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
-    """Approve pending rewards whose hold period has ended, in every workspace. Returns how
-    many; safe to run from several processes at once (rows being changed are skipped)."""
+async def approve_due(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int = 500,
+    workspace_id: uuid.UUID | None = None,
+) -> int:
+    """Approve pending rewards whose hold period has ended, in every workspace (or one).
+    Returns how many; safe to run from several processes at once (rows being changed are
+    skipped)."""
     stmt = (
         select(Reward)
         .where(Reward.status == "pending", Reward.hold_until <= now)
@@ -202,6 +218,8 @@ async def approve_due(session: AsyncSession, now: datetime, *, limit: int = 500)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if workspace_id is not None:
+        stmt = stmt.where(Reward.workspace_id == workspace_id)
     approved = 0
     for reward in (await session.scalars(stmt)).all():
         approved += await _approve_locked(session, reward, now, HOLD_PERIOD_SOURCE)

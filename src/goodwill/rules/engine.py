@@ -142,6 +142,19 @@ def period_start(now: datetime, period: str) -> datetime | None:
     return None
 
 
+def period_end(start: datetime, period: str) -> datetime:
+    """Where the period that begins at ``start`` ends (exclusive)."""
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    if period == "month":
+        year, month = divmod(start.month, 12)
+        return start.replace(year=start.year + year, month=month + 1)
+    assert period == "year"
+    return start.replace(year=start.year + 1)
+
+
 def reward_amount(spec: RewardSpec, amount_minor: int | None) -> tuple[int, bool] | Block:
     """The reward before limits, and whether the percentage cap cut it."""
     if spec.type == "fixed":
