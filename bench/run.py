@@ -1,0 +1,146 @@
+"""``make bench``: Goodwill started as a user would, on SQLite then PostgreSQL, under load.
+
+For each database: a fresh database, ``goodwill migrate``, a workspace and key from the CLI,
+``goodwill serve`` (delivery worker off while HTTP is measured), the realistic workspace of
+bench/workload.py, then for a fixed time at a fixed concurrency with wrk:
+
+  echo       POST /v1/echo/purchases: the same body and validation as a purchase, no database
+  purchases  POST /v1/purchases: unique external ids, 60% attributed, 5% replays
+  paced      purchases at 70% of the measured maximum, for the latency at that load
+  clicks     GET /r/{code}
+  events     POST /v1/events
+  delivery   50,000 queued events delivered by one worker to a local sink
+
+It prints the table and checks correctness after the run (every accepted purchase stored once,
+balances equal their ledger entries, every event delivered); a failed check exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import checks
+from bench.server import BIN, Backend, backend, goodwill, serve
+from bench.workload import CLICK_LUA, EVENT_LUA, PURCHASE_LUA, load, write_script
+from bench.wrk import WrkResult, ensure_wrk, run_wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkpoint(b: Backend) -> None:
+    if b.path is not None:
+        with sqlite3.connect(b.path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {"backend": name}
+    with backend(name) as b:
+        env = {
+            **os.environ,
+            "GOODWILL_DATABASE_URL": b.url,
+            "GOODWILL_LOG_LEVEL": "warning",
+            "GOODWILL_RUN_WORKER": "false",
+            "GOODWILL_BENCH_ECHO": "true",
+            "GOODWILL_WEBHOOK_ALLOW_PRIVATE": "true",
+        }
+        goodwill(env, "migrate")
+        workspace_id = goodwill(env, "workspace", "create", "Bench").strip()
+        key = re.search(r"gw_sk_\S+", goodwill(env, "key", "create", "--workspace", workspace_id))
+        assert key is not None
+        with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            ws = asyncio.run(
+                load(server.base_url, key.group(0), promoters=200 if quick else 1000, customers=2000 if quick else 10000)
+            )
+            results["load_seconds"] = round(time.perf_counter() - started, 1)
+            run_id = uuid.uuid4().hex[:6]
+            scripts = Path(tmp)
+
+            def wrk(kind: str, body: str, endpoint: str = "/v1/purchases", pace: float = 0, conns: int = connections) -> WrkResult:
+                script = write_script(scripts / f"{kind}.lua", ws, body, endpoint=endpoint, pace_ms=pace)
+                return run_wrk(server.base_url, script, duration=duration, connections=conns, args=[f"{run_id}{kind}"])
+
+            results["echo"] = wrk("echo", PURCHASE_LUA, "/v1/echo/purchases")
+            checkpoint(b)
+            size_before, rows_before = b.size_bytes(), checks.row_count(b)
+            results["purchases"] = wrk("purchases", PURCHASE_LUA)
+            checkpoint(b)
+            size_after, rows_after = b.size_bytes(), checks.row_count(b)
+            created = results["purchases"].statuses.get(201, 0)
+            results["bytes_per_purchase"] = (size_after - size_before) / max(created, 1)
+            results["rows_per_purchase"] = (rows_after - rows_before) / max(created, 1)
+            target_rps = 0.7 * results["purchases"].rps
+            pace = connections / target_rps * 1000 if target_rps else 0
+            results["paced"] = wrk("paced", PURCHASE_LUA, pace=pace)
+            results["paced_target_rps"] = target_rps
+            results["clicks"] = wrk("clicks", CLICK_LUA)
+            results["events"] = wrk("events", EVENT_LUA, "/v1/events")
+            results["peak_rss_mb"] = server.peak_rss_mb()
+            accepted = created + results["paced"].statuses.get(201, 0)
+            results["checks"] = checks.after_ingest(b, accepted)
+        results["delivery"] = checks.delivery(env, 10_000 if quick else 50_000)
+    return results
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "-"
+
+
+def print_table(all_results: list[dict[str, Any]]) -> bool:
+    ok = True
+    print()
+    print(f"{'workload':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'÷ echo':>8}  statuses")
+    for r in all_results:
+        print(f"--- {r['backend']} (load {r['load_seconds']} s)")
+        echo: WrkResult = r["echo"]
+        for name in ("echo", "purchases", "paced", "clicks", "events"):
+            w: WrkResult = r[name]
+            label = f"{name} @70%" if name == "paced" else name
+            print(
+                f"{label:<22}{w.rps:>9.0f}{w.p50:>9.2f}{w.p90:>9.2f}{w.p99:>9.2f}{w.max:>9.1f}"
+                f"{ratio(w.rps, echo.rps):>8}  {dict(sorted(w.statuses.items()))}"
+                + (f" errors={w.errors}" if w.errors else "")
+            )
+        d = r["delivery"]
+        print(f"{'delivery (1 worker)':<22}{d['per_second']:>9.0f}  ({d['delivered']} of {d['queued']} in {d['seconds']:.1f} s)")
+        print(f"database per purchase: {r['bytes_per_purchase']:.0f} bytes, {r['rows_per_purchase']:.1f} rows; server peak memory {r['peak_rss_mb']:.0f} MB")
+        for check, (passed, detail) in {**r["checks"], "every event delivered": (d["ok"], d["detail"])}.items():
+            print(f"check {'PASS' if passed else 'FAIL'}: {check}: {detail}")
+            ok = ok and passed
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per workload")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--quick", action="store_true", help="a smaller workspace, for a smoke run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    ensure_wrk()
+    all_results = [run_backend(n, args.duration, args.connections, args.quick) for n in args.backends.split(",")]
+    ok = print_table(all_results)
+    if args.json:
+        args.json.write_text(json.dumps(all_results, default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o), indent=2))
+    if not ok:
+        print("\nA correctness check FAILED.")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
