@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/goodwill serve
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests scripts
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/ruff check src tests scripts bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -38,6 +38,9 @@ test: lint typecheck test-sqlite test-postgres
 
 migration: $(STAMP)
 	$(BIN)/python scripts/new_migration.py "$(m)"
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache goodwill.db goodwill.db-wal goodwill.db-shm

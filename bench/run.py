@@ -23,7 +23,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import checks
-from bench.server import BIN, Backend, backend, goodwill, serve
+from bench.server import Backend, backend, goodwill, serve
 from bench.workload import CLICK_LUA, EVENT_LUA, PURCHASE_LUA, load, write_script
 from bench.wrk import WrkResult, ensure_wrk, run_wrk
 
@@ -63,15 +62,34 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             ws = asyncio.run(
-                load(server.base_url, key.group(0), promoters=200 if quick else 1000, customers=2000 if quick else 10000)
+                load(
+                    server.base_url,
+                    key.group(0),
+                    promoters=200 if quick else 1000,
+                    customers=2000 if quick else 10000,
+                )
             )
             results["load_seconds"] = round(time.perf_counter() - started, 1)
             run_id = uuid.uuid4().hex[:6]
             scripts = Path(tmp)
 
-            def wrk(kind: str, body: str, endpoint: str = "/v1/purchases", pace: float = 0, conns: int = connections) -> WrkResult:
-                script = write_script(scripts / f"{kind}.lua", ws, body, endpoint=endpoint, pace_ms=pace)
-                return run_wrk(server.base_url, script, duration=duration, connections=conns, args=[f"{run_id}{kind}"])
+            def wrk(
+                kind: str,
+                body: str,
+                endpoint: str = "/v1/purchases",
+                pace: float = 0,
+                conns: int = connections,
+            ) -> WrkResult:
+                script = write_script(
+                    scripts / f"{kind}.lua", ws, body, endpoint=endpoint, pace_ms=pace
+                )
+                return run_wrk(
+                    server.base_url,
+                    script,
+                    duration=duration,
+                    connections=conns,
+                    args=[f"{run_id}{kind}"],
+                )
 
             results["echo"] = wrk("echo", PURCHASE_LUA, "/v1/echo/purchases")
             checkpoint(b)
@@ -102,7 +120,9 @@ def ratio(a: float, b: float) -> str:
 def print_table(all_results: list[dict[str, Any]]) -> bool:
     ok = True
     print()
-    print(f"{'workload':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'÷ echo':>8}  statuses")
+    print(
+        f"{'workload':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'÷ echo':>8}  statuses"
+    )
     for r in all_results:
         print(f"--- {r['backend']} (load {r['load_seconds']} s)")
         echo: WrkResult = r["echo"]
@@ -115,16 +135,25 @@ def print_table(all_results: list[dict[str, Any]]) -> bool:
                 + (f" errors={w.errors}" if w.errors else "")
             )
         d = r["delivery"]
-        print(f"{'delivery (1 worker)':<22}{d['per_second']:>9.0f}  ({d['delivered']} of {d['queued']} in {d['seconds']:.1f} s)")
-        print(f"database per purchase: {r['bytes_per_purchase']:.0f} bytes, {r['rows_per_purchase']:.1f} rows; server peak memory {r['peak_rss_mb']:.0f} MB")
-        for check, (passed, detail) in {**r["checks"], "every event delivered": (d["ok"], d["detail"])}.items():
+        print(
+            f"{'delivery (1 worker)':<22}{d['per_second']:>9.0f}  ({d['delivered']} of {d['queued']} in {d['seconds']:.1f} s)"
+        )
+        print(
+            f"database per purchase: {r['bytes_per_purchase']:.0f} bytes, {r['rows_per_purchase']:.1f} rows; server peak memory {r['peak_rss_mb']:.0f} MB"
+        )
+        for check, (passed, detail) in {
+            **r["checks"],
+            "every event delivered": (d["ok"], d["detail"]),
+        }.items():
             print(f"check {'PASS' if passed else 'FAIL'}: {check}: {detail}")
             ok = ok and passed
     return ok
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per workload")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -132,10 +161,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     ensure_wrk()
-    all_results = [run_backend(n, args.duration, args.connections, args.quick) for n in args.backends.split(",")]
+    all_results = [
+        run_backend(n, args.duration, args.connections, args.quick)
+        for n in args.backends.split(",")
+    ]
     ok = print_table(all_results)
     if args.json:
-        args.json.write_text(json.dumps(all_results, default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o), indent=2))
+        args.json.write_text(
+            json.dumps(
+                all_results,
+                default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o),
+                indent=2,
+            )
+        )
     if not ok:
         print("\nA correctness check FAILED.")
         sys.exit(1)

@@ -20,7 +20,9 @@ import asyncpg
 import httpx
 
 BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("GOODWILL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "GOODWILL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -75,7 +77,9 @@ def backend(name: str) -> Iterator[Backend]:
 
 
 def goodwill(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([str(BIN / "goodwill"), *args], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(BIN / "goodwill"), *args], env=env, capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         raise RuntimeError(f"goodwill {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
@@ -100,7 +104,10 @@ def serve(env: dict[str, str], *extra: str) -> Iterator[Running]:
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"goodwill-bench-serve-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(BIN / "goodwill"), "serve", "--port", str(port), *extra], env=env, stdout=log, stderr=log
+        [str(BIN / "goodwill"), "serve", "--port", str(port), *extra],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:

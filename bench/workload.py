@@ -40,7 +40,9 @@ async def _gather_limited(n: int, coros: list[Any]) -> list[Any]:
     return await asyncio.gather(*(run(c) for c in coros))
 
 
-async def load(base_url: str, key: str, *, promoters: int = PROMOTERS, customers: int = CUSTOMERS) -> Workspace:
+async def load(
+    base_url: str, key: str, *, promoters: int = PROMOTERS, customers: int = CUSTOMERS
+) -> Workspace:
     """A referral program with three rules (one a capped percentage, one first-purchase only),
     a stamps program, promoters with links, customers, and some clicks to attribute through."""
     ws = Workspace(key=key)
@@ -64,28 +66,53 @@ async def load(base_url: str, key: str, *, promoters: int = PROMOTERS, customers
         )
         ws.program_id = program["id"]
         rules = [
-            {"name": "10% capped at 20", "trigger": "purchase",
-             "reward": {"type": "percentage", "percent": "10", "cap": "20.00"}, "hold_days": 30},
-            {"name": "First purchase bonus", "trigger": "purchase",
-             "conditions": {"field": "purchase_number", "op": "eq", "value": 1},
-             "reward": {"type": "fixed", "amount": "5.00"}, "hold_days": 30},
-            {"name": "Friend gets 3 on big baskets", "trigger": "purchase", "beneficiary": "referred_customer",
-             "conditions": {"field": "amount", "op": "gte", "value": "50"},
-             "reward": {"type": "fixed", "amount": "3.00"}, "hold_days": 14},
+            {
+                "name": "10% capped at 20",
+                "trigger": "purchase",
+                "reward": {"type": "percentage", "percent": "10", "cap": "20.00"},
+                "hold_days": 30,
+            },
+            {
+                "name": "First purchase bonus",
+                "trigger": "purchase",
+                "conditions": {"field": "purchase_number", "op": "eq", "value": 1},
+                "reward": {"type": "fixed", "amount": "5.00"},
+                "hold_days": 30,
+            },
+            {
+                "name": "Friend gets 3 on big baskets",
+                "trigger": "purchase",
+                "beneficiary": "referred_customer",
+                "conditions": {"field": "amount", "op": "gte", "value": "50"},
+                "reward": {"type": "fixed", "amount": "3.00"},
+                "hold_days": 14,
+            },
         ]
         for rule in rules:
             await post(f"/v1/programs/{ws.program_id}/rules", rule)
         stamps = await post(
             "/v1/programs",
-            {"kind": "stamps", "name": "Coffee card", "currency": "EUR",
-             "settings": {"stamps_required": 9, "reward": {"description": "The 10th coffee free"}}},
+            {
+                "kind": "stamps",
+                "name": "Coffee card",
+                "currency": "EUR",
+                "settings": {
+                    "stamps_required": 9,
+                    "reward": {"description": "The 10th coffee free"},
+                },
+            },
         )
         ws.stamps_program_id = stamps["id"]
 
         made = await _gather_limited(
             16,
-            [post(f"/v1/programs/{ws.program_id}/promoters", {"name": f"Promoter {i}", "email": f"p{i}@example.com"})
-             for i in range(promoters)],
+            [
+                post(
+                    f"/v1/programs/{ws.program_id}/promoters",
+                    {"name": f"Promoter {i}", "email": f"p{i}@example.com"},
+                )
+                for i in range(promoters)
+            ],
         )
         for promoter in made:
             link = promoter["link"]
@@ -93,7 +120,10 @@ async def load(base_url: str, key: str, *, promoters: int = PROMOTERS, customers
             ws.link_ids.append(link["id"])
         await _gather_limited(
             16,
-            [post("/v1/customers", {"source_id": f"cust-{i}", "email": f"c{i}@example.com"}) for i in range(customers)],
+            [
+                post("/v1/customers", {"source_id": f"cust-{i}", "email": f"c{i}@example.com"})
+                for i in range(customers)
+            ],
         )
         ws.customers = [f"cust-{i}" for i in range(customers)]
 
@@ -104,7 +134,9 @@ async def load(base_url: str, key: str, *, promoters: int = PROMOTERS, customers
             location = r.headers["location"]
             return parse_qs(urlsplit(location).query)["gw_click"][0]
 
-        ws.click_ids = await _gather_limited(16, [click(random.choice(ws.codes)) for _ in range(CLICKS)])
+        ws.click_ids = await _gather_limited(
+            16, [click(random.choice(ws.codes)) for _ in range(CLICKS)]
+        )
     return ws
 
 
@@ -169,7 +201,9 @@ end
 """
 
 
-def write_script(path: Path, ws: Workspace, body: str, *, endpoint: str = "/v1/purchases", pace_ms: float = 0) -> Path:
+def write_script(
+    path: Path, ws: Workspace, body: str, *, endpoint: str = "/v1/purchases", pace_ms: float = 0
+) -> Path:
     header = (
         "threads = {}\n"
         + _lua_list("codes", ws.codes)
@@ -182,6 +216,8 @@ def write_script(path: Path, ws: Workspace, body: str, *, endpoint: str = "/v1/p
     pacing = f"function delay() return {pace_ms:.3f} end\n" if pace_ms else ""
     status = STATUS_REPORT.replace("threads = {}\n", "")
     if "function setup" in body:
-        status = status.replace("function setup(thread)\n  table.insert(threads, thread)\nend\n", "")
+        status = status.replace(
+            "function setup(thread)\n  table.insert(threads, thread)\nend\n", ""
+        )
     path.write_text(header + body + pacing + status)
     return path

@@ -59,8 +59,16 @@ def run_wrk(
     args: list[str] | None = None,
 ) -> WrkResult:
     cmd = [
-        ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-        "--timeout", "10s", "-s", str(script), url,
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
     ]
     if args:
         cmd += ["--", *args]

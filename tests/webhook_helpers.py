@@ -18,8 +18,8 @@ from goodwill.webhooks.models import WebhookDelivery
 from goodwill.workspaces.models import Workspace
 from tests.conftest import ROOT, FakeClock, Tenant
 
-# The seed documents live in shared/ beside the repository (GOODWILL_SEEDS to point elsewhere).
-SEEDS = Path(os.environ.get("GOODWILL_SEEDS", ROOT.parent / "shared" / "seeds"))
+# Copies of the public API documents Goodwill reproduces (GOODWILL_SEEDS to point elsewhere).
+SEEDS = Path(os.environ.get("GOODWILL_SEEDS", ROOT / "tests" / "seeds"))
 NATS_URL = "nats://127.0.0.1:4222"
 
 

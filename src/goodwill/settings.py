@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     database_pool_size: int = 20
     public_base_url: str = "http://127.0.0.1:8000"
+    # The benchmark's echo endpoint (make bench); never needed in production.
+    bench_echo: bool = False
     # Webhooks and the delivery worker (docs/webhooks.md).
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = 15.0

@@ -19,6 +19,7 @@ from goodwill.clock import Clock, utcnow
 from goodwill.customers.routes import routes as customer_routes
 from goodwill.db import Database
 from goodwill.events.routes import routes as event_routes
+from goodwill.http.echo import echo_purchase
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
@@ -166,6 +167,7 @@ def create_app(
             readyz,
             openapi_json,
             assets,
+            *([echo_purchase] if settings.bench_echo else []),
             *extra_routes,
         ],
         openapi_config=openapi,

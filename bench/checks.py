@@ -1,0 +1,126 @@
+"""Correctness after a bench run, read straight from the database, and the delivery workload."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.server import BIN, Backend, free_port
+
+TABLES_SQL = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'",
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+}
+
+
+def query(b: Backend, sql: str) -> list[tuple[Any, ...]]:
+    if b.path is not None:
+        with sqlite3.connect(b.path) as conn:
+            return list(conn.execute(sql).fetchall())
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(b.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def row_count(b: Backend) -> int:
+    tables = [r[0] for r in query(b, TABLES_SQL[b.name]) if r[0] != "alembic_version"]
+    return sum(query(b, f"SELECT count(*) FROM {t}")[0][0] for t in tables)  # noqa: S608 - table names from the catalog
+
+
+def after_ingest(b: Backend, accepted: int) -> dict[str, tuple[bool, str]]:
+    results: dict[str, tuple[bool, str]] = {}
+    stored, distinct = query(b, "SELECT count(*), count(DISTINCT external_id) FROM purchases")[0]
+    results["every accepted purchase stored once"] = (
+        stored == accepted == distinct,
+        f"{accepted} answered 201, {stored} stored, {distinct} distinct external ids",
+    )
+    rows = query(
+        b,
+        "SELECT r.id, r.status, r.amount_minor - r.reversed_minor, e.bucket, "
+        "COALESCE(SUM(e.amount_minor), 0) FROM rewards r "
+        "LEFT JOIN ledger_entries e ON e.reward_id = r.id "
+        "GROUP BY r.id, r.status, r.amount_minor, r.reversed_minor, e.bucket",
+    )
+    buckets: dict[Any, dict[str, int]] = defaultdict(dict)
+    expected: dict[Any, tuple[str, int]] = {}
+    for reward_id, status, net, bucket, total in rows:
+        expected[reward_id] = (status, int(net))
+        if bucket is not None:
+            buckets[reward_id][bucket] = int(total)
+    wrong = 0
+    for reward_id, (status, net) in expected.items():
+        sums = buckets[reward_id]
+        want = {status: net} if status in ("pending", "approved", "paid") else {}
+        if {k: v for k, v in sums.items() if v} != {k: v for k, v in want.items() if v}:
+            wrong += 1
+    results["balances equal their ledger entries"] = (
+        wrong == 0,
+        f"{len(expected)} rewards, {wrong} whose ledger entries do not sum to them",
+    )
+    return results
+
+
+SINK_SCRIPT = Path(__file__).with_name("sink.py")
+
+
+def delivery(env: dict[str, str], count: int) -> dict[str, Any]:
+    """Queue ``count`` events for one endpoint, then time one ``goodwill worker`` process
+    delivering them to a local sink; check the sink saw every event id."""
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, str(SINK_SCRIPT), str(port)])
+    try:
+        time.sleep(0.5)
+        queue = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.queue_events",
+                str(count),
+                f"http://127.0.0.1:{port}/hook",
+            ],
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        workspace_id = queue.stdout.strip()
+        worker = subprocess.Popen(
+            [str(BIN / "goodwill"), "worker", "--workspace", workspace_id], env=env
+        )
+        started = time.perf_counter()
+        seen = 0
+        deadline = started + max(120, count / 100)
+        while time.perf_counter() < deadline:
+            seen = httpx.get(f"http://127.0.0.1:{port}/count", timeout=5).json()["distinct"]
+            if seen >= count:
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        worker.terminate()
+        worker.wait(timeout=30)
+        return {
+            "queued": count,
+            "delivered": seen,
+            "seconds": elapsed,
+            "per_second": seen / elapsed if elapsed else 0.0,
+            "ok": seen == count,
+            "detail": f"the sink received {seen} distinct webhook ids of {count} queued",
+        }
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
