@@ -34,6 +34,7 @@ from goodwill.products.service import ProductRepository
 from goodwill.purchases.events import purchase_created_data
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
+from goodwill.referrals import attribution
 from goodwill.referrals import service as referrals
 from goodwill.referrals.models import Referral
 from goodwill.referrals.schemas import check_one_attribution
@@ -149,10 +150,10 @@ async def record(
     items = await _items(session, workspace_id, data.items, currency)
     fingerprint = _fingerprint(data, amount_minor, items)
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at)
-    touch = await referrals.resolve_touch(session, workspace_id, data)
-    customer = await referrals.resolve_customer(session, workspace_id, data.customer, now, source)
+    touch = await attribution.resolve_touch(session, workspace_id, data)
+    customer = await attribution.resolve_customer(session, workspace_id, data.customer, now, source)
     number = await _purchase_number(session, workspace_id, customer.id)
-    attributed = await referrals.attribute(
+    attributed = await attribution.attribute(
         session, customer, touch, at=occurred_at, now=now, source_kind="purchase"
     )
     utm = data.utm_params.as_dict() if data.utm_params else None
@@ -169,10 +170,10 @@ async def record(
             "product_ids": [i["product_id"] for i in items if i["product_id"]],
             "item_ids": [i["item_id"] for i in items if i["item_id"]],
             "purchase_number": number,
-            "customer": referrals.customer_facts(customer),
+            "customer": attribution.customer_facts(customer),
             "utm": utm or {},
         }
-        occurrence = referrals.occurrence_for(
+        occurrence = attribution.occurrence_for(
             attributed,
             trigger="purchase",
             at=occurred_at,
@@ -181,7 +182,7 @@ async def record(
             amount_minor=amount_minor,
             currency=currency,
         )
-        target = referrals.target_for(attributed, customer, "purchase", purchase_id, purchase_id)
+        target = attribution.target_for(attributed, customer, "purchase", purchase_id, purchase_id)
         decisions, reward_ids = await grant.decide_for(session, target, occurrence)
     values: dict[str, Any] = {
         "id": purchase_id,
@@ -217,7 +218,7 @@ async def record(
     purchase = Purchase(**values)
     if attributed.is_new:
         assert attributed.referral is not None
-        await referrals.save_referral(session, attributed.referral, now, source)
+        await attribution.save_referral(session, attributed.referral, now, source)
     granted = await after_purchase_recorded(
         session,
         purchase,
