@@ -42,12 +42,15 @@ def row_count(b: Backend) -> int:
     return sum(query(b, f"SELECT count(*) FROM {t}")[0][0] for t in tables)  # noqa: S608 - table names from the catalog
 
 
-def after_ingest(b: Backend, accepted: int) -> dict[str, tuple[bool, str]]:
+def after_ingest(b: Backend, accepted: int, in_flight: int) -> dict[str, tuple[bool, str]]:
+    """``accepted``: purchases answered 201. Requests still in flight when wrk stopped (at
+    most one per connection and run) may have committed without their answer being read."""
     results: dict[str, tuple[bool, str]] = {}
     stored, distinct = query(b, "SELECT count(*), count(DISTINCT external_id) FROM purchases")[0]
     results["every accepted purchase stored once"] = (
-        stored == accepted == distinct,
-        f"{accepted} answered 201, {stored} stored, {distinct} distinct external ids",
+        stored == distinct and accepted <= stored <= accepted + in_flight,
+        f"{accepted} answered 201, {stored} stored ({stored - accepted} in flight when the load "
+        f"stopped, at most {in_flight}), {distinct} distinct external ids",
     )
     rows = query(
         b,

@@ -108,7 +108,7 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
             results["events"] = wrk("events", EVENT_LUA, "/v1/events")
             results["peak_rss_mb"] = server.peak_rss_mb()
             accepted = created + results["paced"].statuses.get(201, 0)
-            results["checks"] = checks.after_ingest(b, accepted)
+            results["checks"] = checks.after_ingest(b, accepted, in_flight=2 * connections)
         results["delivery"] = checks.delivery(env, 10_000 if quick else 50_000)
     return results
 

@@ -115,7 +115,7 @@ async def load(
             ],
         )
         for promoter in made:
-            link = promoter["link"]
+            link = promoter["default_link"]
             ws.codes.append(link["code"])
             ws.link_ids.append(link["id"])
         await _gather_limited(
@@ -157,14 +157,14 @@ function init(args)
   run_id = args[1]
   math.randomseed(thread_id * 7919 + #run_id)
 end
+sent = {}
 function request()
   counter = counter + 1
-  local ext
   if counter > 40 and counter % 20 == 0 then
-    ext = run_id .. "-" .. thread_id .. "-" .. (counter - 37)   -- 5%: a replay of an earlier one
-  else
-    ext = run_id .. "-" .. thread_id .. "-" .. counter
+    -- 5%: the very same request again (a client retrying), answered 200 with the first result
+    return wrk.format("POST", path, headers, sent[counter - 37])
   end
+  local ext = run_id .. "-" .. thread_id .. "-" .. counter
   local c = customers[(counter * 7 + thread_id) % #customers + 1]
   local cents = math.random(500, 15000)
   local attribution = ""
@@ -176,7 +176,9 @@ function request()
   local body = string.format(
     '{"external_id":"%s","customer":{"source_id":"%s"},"amount":"%d.%02d","currency":"EUR",' ..
     '"items":[{"item_id":"sku-%d","quantity":1,"amount":"%d.%02d"}]%s}',
-    ext, c, cents // 100, cents % 100, cents % 50, cents // 100, cents % 100, attribution)
+    ext, c, math.floor(cents / 100), cents % 100, cents % 50, math.floor(cents / 100), cents % 100, attribution)
+  sent[counter] = body
+  sent[counter - 60] = nil
   return wrk.format("POST", path, headers, body)
 end
 """

@@ -72,18 +72,22 @@ def run_wrk(
     ]
     if args:
         cmd += ["--", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return parse(out)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    if done.stderr.strip() or "status " not in done.stdout:
+        raise RuntimeError(f"wrk script {script} failed:\n{done.stderr}\n{done.stdout}")
+    return parse(done.stdout)
 
 
 def parse(out: str) -> WrkResult:
     lat = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", out)
-    dist = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    dist = {
+        k.split(".")[0]: v for k, v in re.findall(r"^\s*(\d+(?:\.\d+)?)%\s+(\S+)\s*$", out, re.M)
+    }
     total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     statuses = {int(k): int(v) for k, v in re.findall(r"^status (\d+): (\d+)$", out, re.M)}
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    if not (lat and total and rps):
+    if not (lat and total and rps and {"50", "90", "99"} <= set(dist)):
         raise RuntimeError(f"unreadable wrk output:\n{out}")
     seconds = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
     return WrkResult(
