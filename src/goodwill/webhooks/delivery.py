@@ -6,7 +6,6 @@ the worker records outcomes in batches. Retries follow :data:`SCHEDULE`.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import random
 import time
@@ -14,12 +13,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from goodwill import __version__
 from goodwill.events.formats import render_bytes
 from goodwill.webhooks import signing
+from goodwill.webhooks.client import WebhookClient
 from goodwill.webhooks.ssrf import Refused
 
 # Waits after each failed attempt: 12 attempts over about three days (75.6 hours), each wait
@@ -40,7 +40,6 @@ SCHEDULE: tuple[timedelta, ...] = (
 MAX_ATTEMPTS = len(SCHEDULE) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = timedelta(hours=24)
-RESPONSE_LIMIT = 2048
 USER_AGENT = f"Goodwill-Webhooks/{__version__}"
 
 
@@ -110,9 +109,7 @@ def _truncate(text: str | None, limit: int = 500) -> str | None:
     return None if text is None else text[:limit]
 
 
-async def send_http(
-    client: httpx.AsyncClient, job: Job, now: datetime, limit_seconds: float
-) -> Outcome:
+async def send_http(client: WebhookClient, job: Job, now: datetime) -> Outcome:
     body, content_type = render_bytes(job.event, job.prefix, job.format)
     keys = [signing.secret_key(s) for s in job.secrets]
     headers = signing.headers(keys, str(job.event.id), int(now.timestamp()), body, content_type)
@@ -124,28 +121,18 @@ async def send_http(
         return Outcome(job=job, attempted_at=now, latency_ms=latency, **kw)
 
     try:
-        async with asyncio.timeout(limit_seconds):
-            async with client.stream("POST", job.url, content=body, headers=headers) as response:
-                received = bytearray()
-                async for chunk in response.aiter_raw():
-                    received += chunk
-                    if len(received) >= RESPONSE_LIMIT:
-                        break
+        reply = await client.post(job.url, body, headers)
     except Refused as exc:
         return done(succeeded=False, error=_truncate(f"refused: {exc}"))
-    except (TimeoutError, httpx.TimeoutException):
-        return done(succeeded=False, error=f"timed out after {limit_seconds:g}s")
-    except httpx.HTTPError as exc:
+    except TimeoutError:
+        return done(succeeded=False, error=f"timed out after {client.timeout:g}s")
+    except (aiohttp.ClientError, OSError) as exc:
         return done(succeeded=False, error=_truncate(f"{type(exc).__name__}: {exc}"))
-    status = response.status_code
-    text = bytes(received[:RESPONSE_LIMIT]).decode("utf-8", errors="replace")
+    status = reply.status
+    text = reply.body.decode("utf-8", errors="replace")
     if 200 <= status < 300:
         return done(succeeded=True, status_code=status, response_body=text)
-    retry_after = (
-        parse_retry_after(response.headers.get("retry-after"), now)
-        if status in (429, 503)
-        else None
-    )
+    retry_after = parse_retry_after(reply.retry_after, now) if status in (429, 503) else None
     return done(
         succeeded=False,
         status_code=status,

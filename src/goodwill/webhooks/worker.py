@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import httpx
 import structlog
 from sqlalchemy import Select, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,8 +35,8 @@ from goodwill.events.models import Event
 from goodwill.events.service import emit
 from goodwill.ids import new_id
 from goodwill.settings import Settings
+from goodwill.webhooks.client import WebhookClient
 from goodwill.webhooks.delivery import (
-    USER_AGENT,
     EventRow,
     Job,
     Outcome,
@@ -47,7 +46,7 @@ from goodwill.webhooks.delivery import (
 from goodwill.webhooks.fanout import forget_subscriptions
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.webhooks.nats_sink import NatsPublisher
-from goodwill.webhooks.ssrf import GuardedTransport, policy
+from goodwill.webhooks.ssrf import policy
 from goodwill.workspaces.models import Workspace
 
 log = structlog.get_logger("goodwill.webhooks.worker")
@@ -66,9 +65,9 @@ def worker_name() -> str:
 
 
 class Worker:
-    """Delivers what is due. ``clock`` and ``transport`` are parameters (a fake clock; another
-    HTTP transport, which then replaces the SSRF guard); ``workspace_id`` dedicates the worker
-    to one workspace."""
+    """Delivers what is due. ``clock`` and ``client`` are parameters (a fake clock; an HTTP
+    client with its own rules or resolver); ``workspace_id`` dedicates the worker to one
+    workspace."""
 
     def __init__(
         self,
@@ -76,7 +75,7 @@ class Worker:
         settings: Settings,
         *,
         clock: Clock = utcnow,
-        transport: httpx.AsyncBaseTransport | None = None,
+        client: WebhookClient | None = None,
         workspace_id: uuid.UUID | None = None,
         name: str | None = None,
     ) -> None:
@@ -86,16 +85,12 @@ class Worker:
         self.workspace_id = workspace_id
         self.name = name or worker_name()
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
-        # Requests in flight at once: httpcore's pool costs O(connections x waiting requests)
-        # per request, so a few dozen connections deliver faster than hundreds.
         size = max(1, settings.webhook_concurrency)
         self._slots = asyncio.Semaphore(size)
-        rules = policy(allow_private=settings.webhook_allow_private)
-        self.client = httpx.AsyncClient(
-            transport=transport or GuardedTransport(rules, max_connections=size),
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-            headers={"user-agent": USER_AGENT},
+        self.client = client or WebhookClient(
+            policy(allow_private=settings.webhook_allow_private),
+            timeout=settings.webhook_timeout_seconds,
+            connections=size,
         )
         self.nats = NatsPublisher(settings.webhook_timeout_seconds)
         self._stopping = asyncio.Event()
@@ -163,7 +158,7 @@ class Worker:
             now = self.clock()  # the attempt's time, also its webhook-timestamp
             if job.kind == "nats":
                 return await self.nats.publish(job, now)
-            return await send_http(self.client, job, now, self.settings.webhook_timeout_seconds)
+            return await send_http(self.client, job, now)
 
     # -- claiming ---------------------------------------------------------------------------
 
