@@ -69,6 +69,8 @@ async def test_the_default_policy_refuses_http_and_loopback() -> None:
                 await client.post(f"https://127.0.0.1:{sink.port}/", b"{}", {})
             with pytest.raises(Refused, match="non-public"):
                 await client.post(f"https://localhost:{sink.port}/", b"{}", {})
+            with pytest.raises(Refused, match="non-public"):  # 127.0.0.1 to the resolver
+                await client.post(f"https://0x7f.1:{sink.port}/", b"{}", {})
     assert sink.received == []
 
 
@@ -85,7 +87,7 @@ async def test_allowing_private_addresses_lets_http_and_loopback_through() -> No
     [
         ("10.0.0.1", "host '10.0.0.1' is a non-public address"),
         ("[::1]", "host '::1' is a non-public address"),
-        ("[::ffff:127.0.0.1]", "host '::ffff:127.0.0.1' is a non-public address"),
+        ("[::ffff:127.0.0.1]", "host '::ffff:7f00:1' is a non-public address"),
         ("169.254.169.254", "host '169.254.169.254' is a non-public address"),
         ("127.1", "host '127.1' is not a canonical IP address"),
         ("2130706433", "host '2130706433' is not a canonical IP address"),

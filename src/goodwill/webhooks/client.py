@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import aiohttp
 import certifi
+from yarl import URL
 
 from goodwill.webhooks.ssrf import GuardedResolver, Policy, Resolver, resolve
 
@@ -52,6 +53,9 @@ class WebhookClient:
         self.connections = connections
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        # URLs that passed the guard's check (which depends only on the URL and the rules),
+        # parsed once: the same few endpoints are called over and over.
+        self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp wants.
@@ -74,11 +78,16 @@ class WebhookClient:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         """Send ``body``; :class:`~goodwill.webhooks.ssrf.Refused`, ``TimeoutError`` or
         ``aiohttp.ClientError`` when no answer could be had."""
-        self.guard.check(url)
+        target = self._urls.get(url)
+        if target is None:
+            target = self.guard.check(url)
+            if len(self._urls) >= 10_000:
+                self._urls.clear()
+            self._urls[url] = target
         session = self._session or self._open()
         async with (
             asyncio.timeout(self.timeout),
-            session.post(url, data=body, headers=headers, allow_redirects=False) as response,
+            session.post(target, data=body, headers=headers, allow_redirects=False) as response,
         ):
             received = b""
             while len(received) < RESPONSE_LIMIT:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -114,18 +115,23 @@ class GuardedResolver(AbstractResolver):
 
     aiohttp opens each new connection to an address this returned (it caches them for its DNS
     cache's time to live), while the URL keeps its host name for ``Host``, TLS SNI and the
-    certificate check. aiohttp does not ask a resolver about IP-literal hosts, so
-    :meth:`check` must see every URL before it is requested.
+    certificate check. aiohttp does not ask a resolver about IP-literal hosts, so every URL
+    goes through :meth:`check`, which returns it parsed as aiohttp will use it.
     """
 
     def __init__(self, rules: Policy, resolver: Resolver = resolve) -> None:
         self.rules = rules
         self.resolver = resolver
 
-    def check(self, url: str) -> None:
-        """Refuse a URL outside the rules before a request: its shape, and an IP-literal host
-        (a host name is checked by :meth:`resolve` when a connection is opened)."""
-        host, _port = check_url_shape(url, self.rules)
+    def check(self, url: str) -> URL:
+        """The URL as aiohttp will request it, if the rules allow it: its shape, and a host that
+        is an IP address (a host name is checked by :meth:`resolve` when a connection opens)."""
+        check_url_shape(url, self.rules)
+        parsed = URL(url)
+        # What aiohttp reads, which decides whether it resolves the host or connects to it.
+        host = parsed.raw_host or ""
+        if parsed.scheme not in self.rules.schemes or parsed.user or parsed.password or not host:
+            raise Refused("is not a URL webhooks may call")
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
@@ -133,9 +139,10 @@ class GuardedResolver(AbstractResolver):
             # 2130706433): refuse it rather than let it pass unchecked.
             if ":" in host or host.replace(".", "").isdigit():
                 raise Refused(f"host {host!r} is not a canonical IP address") from None
-            return
+            return parsed
         if not self.rules.accept(address):
             raise Refused(f"host {host!r} is a non-public address; " + self.rules.refusal)
+        return parsed
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
