@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import NamedTuple
 
 import structlog
 
@@ -36,6 +37,16 @@ from goodwill.webhooks.ssrf import policy
 log = structlog.get_logger("goodwill.webhooks.worker")
 
 LEASE_MARGIN = 5.0  # seconds kept for recording a batch before its lease runs out
+
+
+class Batch(NamedTuple):
+    """Claimed jobs; the (monotonic) time after which a job not yet started is handed back
+    untried, as it could no longer finish inside the lease; whether the batch is sent as soon as
+    it is claimed (then each lane's first job is sent whatever the time: it did not wait)."""
+
+    jobs: list[Job]
+    deadline: float
+    prompt: bool
 
 
 def worker_name() -> str:
@@ -72,6 +83,9 @@ class Worker:
         self.nats = NatsPublisher(settings.webhook_timeout_seconds)
         self._stopping = asyncio.Event()
         self._full = False  # the last claim filled a batch: more is likely due
+        # Endpoints that answered 410 (monotonic time until which their jobs are not sent):
+        # recording disables them, but jobs claimed before that are not sent either.
+        self._gone: dict[uuid.UUID, float] = {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -87,11 +101,10 @@ class Worker:
         log.info("worker_started", worker=self.name)
         while not self.stopping:
             try:
-                done = await self.run_once()
+                await self._deliver(None)
             except Exception:  # keep delivering; the next round retries (leases protect rows)
                 log.exception("worker_round_failed", worker=self.name)
-                done = 0
-            if done == 0 and not self.stopping:
+            if not self.stopping:  # nothing is due (or the database failed): wait a little
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._stopping.wait(), timeout=self.settings.webhook_poll_seconds
@@ -100,57 +113,118 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record it; how many deliveries were attempted."""
-        jobs = await self.claim()
-        if not jobs:
-            return 0
-        # A send that waited for a free lane must still be able to finish inside the lease;
-        # one that cannot start in time is handed back untried (taken again next round).
-        spare = self.lease.total_seconds() - self.settings.webhook_timeout_seconds - LEASE_MARGIN
-        results = await self._send_all(jobs, time.monotonic() + max(0.0, spare))
-        outcomes = [r for r in results if r is not None]
-        untried = [job for job, r in zip(jobs, results, strict=True) if r is None]
-        await self.record(outcomes, untried)
-        return len(outcomes)
+        return await self._deliver(1)
 
     async def drain(self, max_rounds: int = 100) -> int:
-        """Run rounds until nothing is due (for tests and one-shot runs)."""
+        """Send batches until nothing is due (for tests and one-shot runs); how many
+        deliveries were attempted."""
+        return await self._deliver(max_rounds)
+
+    async def _deliver(self, max_rounds: int | None) -> int:
+        """Batches until nothing is due, ``max_rounds`` were sent, or the worker stops.
+
+        The next batch is claimed while one is being sent, and a sent batch is recorded while
+        the next one is being sent, so the database's round trips (and PostgreSQL's work)
+        overlap the HTTP requests. A claimed batch that will not be sent (the worker stops,
+        or a round failed) is handed back untried at once rather than left to its lease.
+        """
         total = 0
-        for _ in range(max_rounds):
-            done = await self.run_once()
-            if done == 0:
-                break
-            total += done
+        rounds = 0
+        spare = self.lease.total_seconds() - self.settings.webhook_timeout_seconds - LEASE_MARGIN
+        # A batch claimed ahead waits for the one being sent, so it needs lease time to spare.
+        ahead = spare >= LEASE_MARGIN
+        batch = None if self.stopping else await self._claim(prompt=True)
+        claiming: asyncio.Task[Batch | None] | None = None
+        recording: asyncio.Task[None] | None = None
+        try:
+            while batch is not None:
+                rounds += 1
+                more = max_rounds is None or rounds < max_rounds
+                if more and ahead and not self.stopping:
+                    claiming = asyncio.create_task(self._claim(prompt=False))
+                results = await self._send_all(batch)
+                sent, batch = batch, None
+                if recording is not None:
+                    await recording
+                recording = asyncio.create_task(self._record(sent, results))
+                total += sum(r is not None for r in results)
+                if claiming is not None:
+                    batch, claiming = await claiming, None
+                if batch is None and more and not self.stopping:
+                    # Nothing was due when the claim looked, during the send: look again once
+                    # the batch is recorded (recording may queue an event; time has passed).
+                    await recording
+                    recording = None
+                    batch = await self._claim(prompt=True)
+                if batch is not None and self.stopping:
+                    await self.record([], batch.jobs)
+                    batch = None
+        finally:
+            if claiming is not None:  # a round failed while the next batch was claimed
+                batch = await claiming
+            if batch is not None:
+                await self.record([], batch.jobs)
+            if recording is not None:
+                await recording
         return total
 
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.nats.aclose()
 
-    async def _send_all(self, jobs: Sequence[Job], deadline: float) -> list[Outcome | None]:
-        """Send the jobs over ``concurrency`` lanes; a job whose turn comes after ``deadline``
-        stays None (untried)."""
+    async def _claim(self, *, prompt: bool) -> Batch | None:
+        started = time.monotonic()
+        jobs = await self.claim()
+        if not jobs:
+            return None
+        # A send that waits must still be able to finish inside the lease; one that cannot
+        # start in time is handed back untried (and taken again later).
+        spare = self.lease.total_seconds() - self.settings.webhook_timeout_seconds - LEASE_MARGIN
+        return Batch(jobs, started + max(0.0, spare), prompt)
+
+    async def _send_all(self, batch: Batch) -> list[Outcome | None]:
+        """Send the batch over ``concurrency`` lanes. A job whose turn comes after the batch's
+        deadline, or whose endpoint has just answered 410, stays None (untried)."""
+        jobs = batch.jobs
         results: list[Outcome | None] = [None] * len(jobs)
         turns = iter(range(len(jobs)))
         firsts = [next(turns) for _ in range(min(self.concurrency, len(jobs)))]
 
+        def gone(job: Job) -> bool:
+            return bool(self._gone) and self._gone.get(job.target.id, 0.0) > time.monotonic()
+
         async def lane(first: int) -> None:
-            results[first] = await self.send(jobs[first])
+            if (batch.prompt or time.monotonic() <= batch.deadline) and not gone(jobs[first]):
+                results[first] = await self.send(jobs[first])
             for turn in turns:
-                if time.monotonic() > deadline:
+                if time.monotonic() > batch.deadline:
                     return
-                results[turn] = await self.send(jobs[turn])
+                if not gone(jobs[turn]):
+                    results[turn] = await self.send(jobs[turn])
 
         async with asyncio.TaskGroup() as lanes:
             for first in firsts:
                 lanes.create_task(lane(first))
         return results
 
+    async def _record(self, batch: Batch, results: Sequence[Outcome | None]) -> None:
+        outcomes = [r for r in results if r is not None]
+        untried = [job for job, r in zip(batch.jobs, results, strict=True) if r is None]
+        await self.record(outcomes, untried)
+
     async def send(self, job: Job) -> Outcome:
         """One attempt, signed with the time it starts."""
         now = self.clock()
         if job.target.kind == "nats":
             return await self.nats.publish(job, now)
-        return await send_http(self.client, job, now)
+        outcome = await send_http(self.client, job, now)
+        if outcome.gone:
+            # Long enough for every batch claimed before the endpoint is disabled to be sent.
+            now_m = time.monotonic()
+            if len(self._gone) > 1000:
+                self._gone = {k: until for k, until in self._gone.items() if until > now_m}
+            self._gone[job.target.id] = now_m + self.lease.total_seconds()
+        return outcome
 
     # -- claiming and recording -------------------------------------------------------------
 
