@@ -72,9 +72,13 @@ class Sink:
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
-                self.send_header("content-length", str(len(answer.body)))
+                # A 204 or 304 has no content (RFC 9110): bytes sent after it would be read as
+                # the start of the next response on the connection.
+                body = b"" if answer.status in (204, 304) else answer.body
+                if answer.status not in (204, 304):
+                    self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(answer.body)
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
