@@ -1,11 +1,13 @@
 """A real HTTP server on 127.0.0.1 (ephemeral port) that records what it receives.
 
 Each request takes the next scripted answer (status, headers, body, delay); once the script is
-used up it answers ``default``. ``hang`` makes an answer wait until the sink closes.
+used up it answers ``default``. ``hang`` makes an answer wait until the sink closes. With an
+``ssl_context`` it speaks HTTPS and records the server names (SNI) clients asked for.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -33,11 +35,18 @@ class Received:
 
 
 class Sink:
-    def __init__(self, script: list[Answer] | None = None, default: Answer | None = None) -> None:
+    def __init__(
+        self,
+        script: list[Answer] | None = None,
+        default: Answer | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.script = list(script or [])
         self.default = default or Answer()
         self.received: list[Received] = []
         self.started: list[float] = []
+        self.server_names: list[str | None] = []
+        self.scheme = "https" if ssl_context else "http"
         self._lock = threading.Lock()
         self._release = threading.Event()
         sink = self
@@ -63,15 +72,26 @@ class Sink:
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
-                self.send_header("content-length", str(len(answer.body)))
+                # A 204 or 304 has no content (RFC 9110): bytes sent after it would be read as
+                # the start of the next response on the connection.
+                body = b"" if answer.status in (204, 304) else answer.body
+                if answer.status not in (204, 304):
+                    self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(answer.body)
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if ssl_context is not None:
+
+            def on_sni(_socket: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+                self.server_names.append(name)
+
+            ssl_context.sni_callback = on_sni
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -79,7 +99,7 @@ class Sink:
         return int(self.server.server_address[1])
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def start(self) -> Sink:
         self.thread.start()
@@ -97,9 +117,11 @@ class Sink:
 
 @contextmanager
 def running_sink(
-    script: list[Answer] | None = None, default: Answer | None = None
+    script: list[Answer] | None = None,
+    default: Answer | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[Sink]:
-    sink = Sink(script, default).start()
+    sink = Sink(script, default, ssl_context).start()
     try:
         yield sink
     finally:

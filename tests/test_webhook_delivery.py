@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -456,5 +457,92 @@ async def test_sends_that_cannot_finish_inside_the_lease_are_handed_back_untried
             assert await worker.run_once() == 1
         assert len(sink.received) == 3
         assert {d.status for d in await deliveries_of(db, endpoint["id"])} == {"succeeded"}
+    finally:
+        await worker.aclose()
+
+
+async def test_after_a_410_the_endpoints_other_claimed_jobs_are_not_sent(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    one_lane = Settings(
+        database_url=settings.database_url,
+        webhook_allow_private=True,
+        webhook_concurrency=1,
+        webhook_timeout_seconds=2,
+    )
+    worker = Worker(db, one_lane, clock=clock, workspace_id=tenant.workspace_id)
+    try:
+        with running_sink(default=Answer(410)) as sink:
+            endpoint = await create_endpoint(client, tenant, url=sink.url())
+            for _ in range(3):
+                await emit_event(db, tenant, clock)
+            assert await worker.drain() == 1
+        assert len(sink.received) == 1
+        deliveries = await deliveries_of(db, endpoint["id"])
+        assert sorted((d.status, d.attempts) for d in deliveries) == [
+            ("failed", 1),
+            ("pending", 0),  # handed back; they wait for the endpoint to be enabled again
+            ("pending", 0),
+        ]
+        assert all(d.locked_by is None for d in deliveries)
+    finally:
+        await worker.aclose()
+
+
+async def test_batches_claimed_ahead_deliver_everything_once(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    small = Settings(
+        database_url=settings.database_url,
+        webhook_allow_private=True,
+        webhook_batch_size=3,
+        webhook_concurrency=2,
+        webhook_timeout_seconds=2,
+    )
+    worker = Worker(db, small, clock=clock, workspace_id=tenant.workspace_id)
+    try:
+        with running_sink() as sink:
+            endpoint = await create_endpoint(client, tenant, url=sink.url())
+            events = {str(await emit_event(db, tenant, clock, data={"n": n})) for n in range(10)}
+            assert await worker.drain() == 10
+            assert await worker.drain() == 0
+        assert sorted(r.headers["webhook-id"] for r in sink.received) == sorted(events)
+        deliveries = await deliveries_of(db, endpoint["id"])
+        assert {(d.status, d.attempts, d.locked_by) for d in deliveries} == {("succeeded", 1, None)}
+    finally:
+        await worker.aclose()
+
+
+async def test_stopping_hands_back_the_batch_claimed_ahead(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    small = Settings(
+        database_url=settings.database_url,
+        webhook_allow_private=True,
+        webhook_batch_size=2,
+        webhook_timeout_seconds=2,
+    )
+    worker = Worker(db, small, clock=clock, workspace_id=tenant.workspace_id)
+    try:
+        with running_sink(default=Answer(delay=0.5)) as sink:
+            endpoint = await create_endpoint(client, tenant, url=sink.url())
+            for _ in range(4):
+                await emit_event(db, tenant, clock)
+            draining = asyncio.create_task(worker.drain())
+            for _ in range(500):  # the first batch reaches the sink
+                if len(sink.started) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the next batch is claimed while these are answered
+            worker.stop()
+            assert await draining == 2
+        assert len(sink.received) == 2
+        deliveries = await deliveries_of(db, endpoint["id"])
+        assert sorted((d.status, d.attempts, d.locked_by) for d in deliveries) == [
+            ("pending", 0, None),
+            ("pending", 0, None),
+            ("succeeded", 1, None),
+            ("succeeded", 1, None),
+        ]
     finally:
         await worker.aclose()

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill import aio
 from goodwill.clock import format_time, utcnow
 from goodwill.db import Database
 from goodwill.errors import GoodwillError
@@ -138,7 +139,7 @@ def worker_command(
             await runner.aclose()
             await db.dispose()
 
-    asyncio.run(go())
+    aio.run(go())
 
 
 @app.command()

@@ -6,7 +6,6 @@ the worker records outcomes in batches. Retries follow :data:`SCHEDULE`.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import random
 import time
@@ -14,12 +13,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from goodwill import __version__
-from goodwill.events.formats import render_bytes
 from goodwill.webhooks import signing
+from goodwill.webhooks.client import WebhookClient
 from goodwill.webhooks.ssrf import Refused
 
 # Waits after each failed attempt: 12 attempts over about three days (75.6 hours), each wait
@@ -40,7 +39,6 @@ SCHEDULE: tuple[timedelta, ...] = (
 MAX_ATTEMPTS = len(SCHEDULE) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = timedelta(hours=24)
-RESPONSE_LIMIT = 2048
 USER_AGENT = f"Goodwill-Webhooks/{__version__}"
 
 
@@ -78,20 +76,30 @@ class EventRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class Job(msgspec.Struct, frozen=True):
-    """A claimed delivery and everything needed to send it."""
+class Target(msgspec.Struct, frozen=True):
+    """An endpoint as the worker sends to it, read once per batch (its keys decoded once)."""
 
-    delivery_id: uuid.UUID
+    id: uuid.UUID
     workspace_id: uuid.UUID
-    endpoint_id: uuid.UUID
-    attempts: int
     kind: str
     url: str
     subject: str | None
     format: str
-    secrets: tuple[str, ...]
     prefix: str
-    event: EventRow
+    keys: tuple[bytes, ...]
+
+
+class Job(msgspec.Struct, frozen=True):
+    """A claimed delivery and everything needed to send it. ``body`` is the event rendered in
+    the endpoint's format, once per event and format in a batch; ``event_id`` is its
+    ``webhook-id``."""
+
+    delivery_id: uuid.UUID
+    attempts: int
+    target: Target
+    event_id: str
+    body: bytes
+    content_type: str
 
 
 class Outcome(msgspec.Struct):
@@ -106,48 +114,38 @@ class Outcome(msgspec.Struct):
     gone: bool = False
 
 
-def _truncate(text: str | None, limit: int = 500) -> str | None:
-    return None if text is None else text[:limit]
+def failed(job: Job, now: datetime, started: float, error: str) -> Outcome:
+    """An attempt that got no answer (``error`` says why, truncated to the column's size)."""
+    latency = round((time.perf_counter() - started) * 1000)
+    return Outcome(job, now, succeeded=False, latency_ms=latency, error=error[:500])
 
 
-async def send_http(
-    client: httpx.AsyncClient, job: Job, now: datetime, limit_seconds: float
-) -> Outcome:
-    body, content_type = render_bytes(job.event, job.prefix, job.format)
-    keys = [signing.secret_key(s) for s in job.secrets]
-    headers = signing.headers(keys, str(job.event.id), int(now.timestamp()), body, content_type)
+async def send_http(client: WebhookClient, job: Job, now: datetime) -> Outcome:
+    """One signed POST; ``now`` is the attempt's time and its ``webhook-timestamp``."""
+    headers = signing.headers(
+        job.target.keys, job.event_id, int(now.timestamp()), job.body, job.content_type
+    )
     headers["user-agent"] = USER_AGENT
     started = time.perf_counter()
-
-    def done(**kw: Any) -> Outcome:
-        latency = round((time.perf_counter() - started) * 1000)
-        return Outcome(job=job, attempted_at=now, latency_ms=latency, **kw)
-
     try:
-        async with asyncio.timeout(limit_seconds):
-            async with client.stream("POST", job.url, content=body, headers=headers) as response:
-                received = bytearray()
-                async for chunk in response.aiter_raw():
-                    received += chunk
-                    if len(received) >= RESPONSE_LIMIT:
-                        break
+        reply = await client.post(job.target.url, job.body, headers)
     except Refused as exc:
-        return done(succeeded=False, error=_truncate(f"refused: {exc}"))
-    except (TimeoutError, httpx.TimeoutException):
-        return done(succeeded=False, error=f"timed out after {limit_seconds:g}s")
-    except httpx.HTTPError as exc:
-        return done(succeeded=False, error=_truncate(f"{type(exc).__name__}: {exc}"))
-    status = response.status_code
-    text = bytes(received[:RESPONSE_LIMIT]).decode("utf-8", errors="replace")
+        return failed(job, now, started, f"refused: {exc}")
+    except TimeoutError:
+        return failed(job, now, started, f"timed out after {client.timeout:g}s")
+    except (aiohttp.ClientError, OSError) as exc:
+        return failed(job, now, started, f"{type(exc).__name__}: {exc}")
+    latency = round((time.perf_counter() - started) * 1000)
+    status = reply.status
+    text = reply.body.decode("utf-8", errors="replace")
     if 200 <= status < 300:
-        return done(succeeded=True, status_code=status, response_body=text)
-    retry_after = (
-        parse_retry_after(response.headers.get("retry-after"), now)
-        if status in (429, 503)
-        else None
-    )
-    return done(
-        succeeded=False,
+        return Outcome(job, now, True, latency, status_code=status, response_body=text)
+    retry_after = parse_retry_after(reply.retry_after, now) if status in (429, 503) else None
+    return Outcome(
+        job,
+        now,
+        False,
+        latency,
         status_code=status,
         response_body=text,
         error=f"HTTP {status}",

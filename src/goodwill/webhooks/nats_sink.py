@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Any
 
 import nats
 import structlog
@@ -20,8 +19,7 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 from nats.js.errors import NoStreamResponseError
 
-from goodwill.events.formats import render_bytes
-from goodwill.webhooks.delivery import Job, Outcome
+from goodwill.webhooks.delivery import Job, Outcome, failed
 
 log = structlog.get_logger("goodwill.webhooks.nats")
 
@@ -49,27 +47,22 @@ class NatsPublisher:
             return nc
 
     async def publish(self, job: Job, now: datetime) -> Outcome:
-        body, content_type = render_bytes(job.event, job.prefix, job.format)
-        subject = job.subject or "goodwill.events"
-        headers = {"content-type": content_type, "Nats-Msg-Id": str(job.event.id)}
+        subject = job.target.subject or "goodwill.events"
+        headers = {"content-type": job.content_type, "Nats-Msg-Id": job.event_id}
         started = time.perf_counter()
-
-        def done(**kw: Any) -> Outcome:
-            latency = round((time.perf_counter() - started) * 1000)
-            return Outcome(job=job, attempted_at=now, latency_ms=latency, **kw)
-
         try:
             async with asyncio.timeout(self.timeout):
-                nc = await self._connection(job.url)
+                nc = await self._connection(job.target.url)
                 ack = await nc.jetstream().publish(
-                    subject, body, timeout=self.timeout, headers=headers
+                    subject, job.body, timeout=self.timeout, headers=headers
                 )
         except NoStreamResponseError:
-            return done(succeeded=False, error=f"no JetStream stream stores subject {subject!r}")
+            return failed(job, now, started, f"no JetStream stream stores subject {subject!r}")
         except (TimeoutError, NatsError, OSError) as exc:
-            return done(succeeded=False, error=f"NATS {type(exc).__name__}: {exc}"[:500])
+            return failed(job, now, started, f"NATS {type(exc).__name__}: {exc}")
+        latency = round((time.perf_counter() - started) * 1000)
         summary = f'{{"stream": "{ack.stream}", "seq": {ack.seq}, "duplicate": {str(bool(ack.duplicate)).lower()}}}'
-        return done(succeeded=True, response_body=summary)
+        return Outcome(job, now, True, latency, response_body=summary)
 
     async def aclose(self) -> None:
         for nc in self._connections.values():

@@ -9,7 +9,6 @@ The secret is ``whsec_`` + base64 of 32 random bytes. Each message is signed as
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -28,8 +27,7 @@ def secret_key(secret: str) -> bytes:
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, to_sign, hashlib.sha256).digest()
+    digest = hmac.digest(key, b"%s.%d.%s" % (msg_id.encode(), timestamp, body), "sha256")
     return "v1," + base64.b64encode(digest).decode()
 
 

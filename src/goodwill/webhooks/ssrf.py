@@ -13,16 +13,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-import certifi
-import httpcore
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -113,126 +109,57 @@ async def _checked(host: str, port: int, rules: Policy, resolver: Resolver) -> l
     return addresses
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens each new connection to an address checked under ``rules`` (and only to it).
+class GuardedResolver(AbstractResolver):
+    """The webhook client's resolver: resolves a host name once, refuses it if any of its
+    addresses is not acceptable under ``rules``, and returns only the checked addresses.
 
-    URLs keep their host name, so connection pooling, TLS SNI and the certificate check all
-    use the name; only the TCP connection goes to the checked address. Resolutions are cached
-    for ``ttl`` seconds.
+    aiohttp opens each new connection to an address this returned (it caches them for its DNS
+    cache's time to live), while the URL keeps its host name for ``Host``, TLS SNI and the
+    certificate check. aiohttp does not ask a resolver about IP-literal hosts, so every URL
+    goes through :meth:`check`, which returns it parsed as aiohttp will use it.
     """
 
-    def __init__(self, rules: Policy, resolver: Resolver = resolve, ttl: float = 30.0) -> None:
+    def __init__(self, rules: Policy, resolver: Resolver = resolve) -> None:
         self.rules = rules
         self.resolver = resolver
-        self.ttl = ttl
-        self.inner = httpcore.AnyIOBackend()
-        self._cache: dict[tuple[str, int], tuple[float, IPAddress]] = {}
 
-    async def _address(self, host: str, port: int) -> IPAddress:
-        now = time.monotonic()
-        cached = self._cache.get((host, port))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        address = (await _checked(host, port, self.rules, self.resolver))[0]
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[(host, port)] = (now + self.ttl, address)
-        return address
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        address = await self._address(host, port)
-        return await self.inner.connect_tcp(
-            str(address), port, timeout, local_address, socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise Refused("unix sockets are not webhook endpoints")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def check(self, url: str) -> URL:
+        """The URL as aiohttp will request it, if the rules allow it: its shape, and a host that
+        is an IP address (a host name is checked by :meth:`resolve` when a connection opens)."""
+        check_url_shape(url, self.rules)
+        parsed = URL(url)
+        # What aiohttp reads, which decides whether it resolves the host or connects to it.
+        host = parsed.raw_host or ""
+        if parsed.scheme not in self.rules.schemes or parsed.user or parsed.password or not host:
+            raise Refused("is not a URL webhooks may call")
         try:
-            async for part in self._stream:
-                yield part
-        except httpcore.TimeoutException as exc:
-            raise httpx.ReadTimeout(str(exc)) from exc
-        except httpcore.NetworkError as exc:
-            raise httpx.ReadError(str(exc)) from exc
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            # What aiohttp takes for an address it connects to without resolving (127.1,
+            # 2130706433): refuse it rather than let it pass unchecked.
+            if ":" in host or host.replace(".", "").isdigit():
+                raise Refused(f"host {host!r} is not a canonical IP address") from None
+            return parsed
+        if not self.rules.accept(address):
+            raise Refused(f"host {host!r} is a non-public address; " + self.rules.refusal)
+        return parsed
 
-    async def aclose(self) -> None:
-        await self._stream.aclose()
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        # The client's connector asks for any family (AF_UNSPEC), so every address is returned.
+        addresses = await _checked(host, port, self.rules, self.resolver)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for address in addresses
+        ]
 
-
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """The webhook client's transport: refuses URLs outside ``rules`` and connects through a
-    :class:`GuardedBackend`. Redirects are the client's business (it follows none)."""
-
-    def __init__(
-        self,
-        rules: Policy,
-        *,
-        max_connections: int = 100,
-        resolver: Resolver = resolve,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self.rules = rules
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or ssl.create_default_context(cafile=certifi.where()),
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-            network_backend=GuardedBackend(rules, resolver),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        check_url_shape(str(request.url), self.rules)
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        try:
-            response = await self._pool.handle_async_request(core_request)
-        except httpcore.ConnectTimeout as exc:
-            raise httpx.ConnectTimeout(str(exc), request=request) from exc
-        except httpcore.TimeoutException as exc:
-            raise httpx.ReadTimeout(str(exc), request=request) from exc
-        except httpcore.ConnectError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
-        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
-            raise httpx.TransportError(str(exc), request=request) from exc
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Body(response.stream),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
+    async def close(self) -> None:
+        return None
