@@ -6,6 +6,10 @@ transactions start with ``BEGIN IMMEDIATE`` (they take the write lock up front, 
 fail half-way on a lock upgrade) and, inside one process, queue on an asyncio lock rather than
 spinning on SQLite's busy handler.
 
+SQLite writes are group-committed (:mod:`goodwill.db.group_commit`): the write transactions that
+queue up while one runs share one ``COMMIT``, and so one fsync, each inside its own savepoint;
+none of them returns before that commit is durable.
+
 JSON columns are written with msgspec, so a ``Decimal`` is stored as an exact JSON number
 (``12.50``), never through a binary float (the ``amount`` of seed 000's ``purchase.created``).
 """
@@ -21,7 +25,8 @@ import msgspec
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
-from goodwill.db import sqlite_inline
+from goodwill.db import raw, sqlite_inline
+from goodwill.db.group_commit import GroupCommit
 from goodwill.settings import Settings
 
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -48,9 +53,10 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._group: GroupCommit | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine, settings.sqlite_synchronous)
+            self._group = GroupCommit(self.engine, asyncio.Lock())
 
     @property
     def dialect(self) -> str:
@@ -59,8 +65,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on a clean exit, rolled back on error."""
-        if self._write_lock is not None and write:
-            async with self._write_lock, self._session(write=True) as session:
+        if self._group is not None and write:
+            async with self._group.session() as session:
                 yield session
         else:
             async with self._session(write=write) as session:
@@ -69,8 +75,8 @@ class Database:
     @asynccontextmanager
     async def connection(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         """A Core connection inside one transaction, for hot paths that need no ORM session."""
-        if self._write_lock is not None and write:
-            async with self._write_lock, self._connect(write=True) as conn, conn.begin():
+        if self._group is not None and write:
+            async with self._group.connection() as conn:
                 yield conn
         else:
             async with self._connect(write=write) as conn, conn.begin():
@@ -91,9 +97,12 @@ class Database:
                 async with session.begin():
                     yield session
             finally:
+                raw.forget(session)
                 await session.close()
 
     async def dispose(self) -> None:
+        if self._group is not None:
+            await self._group.close()
         await self.engine.dispose()
 
 

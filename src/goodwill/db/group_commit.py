@@ -1,0 +1,137 @@
+"""Group commit for SQLite: write transactions that queue up together share one durable COMMIT.
+
+SQLite has one writer at a time, and with ``synchronous=FULL`` every ``COMMIT`` waits for an
+fsync of the WAL. One transaction per request would pay that fsync (and a ``BEGIN IMMEDIATE``)
+per request, with the event loop stalled meanwhile. Instead, in each process:
+
+- the first writer opens a *batch*: a connection and a ``BEGIN IMMEDIATE`` transaction;
+- every write transaction runs, one at a time, in its own ``SAVEPOINT`` on that connection. If
+  it fails, it is rolled back to its savepoint and its error is raised; the others are untouched;
+- when a transaction ends, the batch's commit is queued behind the writers already waiting
+  (the lock is first come, first served), so they join the batch; later ones start the next;
+- nobody returns before the batch's ``COMMIT`` has succeeded: an answer still means the write
+  is on disk. A failed ``COMMIT`` fails every transaction of the batch (none was answered).
+
+A batch holds at most ``max_size`` transactions, so a long queue cannot make one batch, and its
+latency, grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncTransaction
+
+from goodwill.db import raw
+
+MAX_BATCH = 64
+
+
+@dataclass(eq=False)
+class _Batch:
+    connection: AsyncConnection
+    transaction: AsyncTransaction
+    done: asyncio.Future[None]
+    size: int = 0
+    commit_queued: bool = False
+
+
+class GroupCommit:
+    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock, max_size: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._lock = lock
+        self._max_size = max_size
+        self._batch: _Batch | None = None
+        self._commits: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session in its own savepoint of the current batch."""
+        async with self._joined() as (batch, connection):
+            session = AsyncSession(
+                bind=connection,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="create_savepoint",
+            )
+            try:
+                async with session.begin():
+                    yield session
+            finally:
+                raw.forget(session)
+                await session.close()
+        await asyncio.shield(batch.done)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in its own savepoint of the current batch."""
+        async with self._joined() as (batch, connection), connection.begin_nested():
+            yield connection
+        await asyncio.shield(batch.done)
+
+    @asynccontextmanager
+    async def _joined(self) -> AsyncIterator[tuple[_Batch, AsyncConnection]]:
+        async with self._lock:
+            batch = self._batch
+            if batch is not None and batch.size >= self._max_size:
+                await self._commit_locked(batch)
+                batch = None
+            if batch is None:
+                batch = self._batch = await self._open()
+            batch.size += 1
+            try:
+                yield batch, batch.connection
+            finally:
+                if not batch.commit_queued:
+                    batch.commit_queued = True
+                    task = asyncio.get_running_loop().create_task(self._commit(batch))
+                    self._commits.add(task)
+                    task.add_done_callback(self._commits.discard)
+
+    async def _open(self) -> _Batch:
+        connection = await self._engine.connect()
+        try:
+            await connection.execution_options(goodwill_begin="IMMEDIATE")
+            transaction = await connection.begin()
+        except BaseException:
+            await connection.close()
+            raise
+        return _Batch(connection, transaction, asyncio.get_running_loop().create_future())
+
+    async def _commit(self, batch: _Batch) -> None:
+        async with self._lock:
+            await self._commit_locked(batch)
+
+    async def _commit_locked(self, batch: _Batch) -> None:
+        if batch.done.done():
+            return
+        if self._batch is batch:
+            self._batch = None
+        try:
+            await batch.transaction.commit()
+        except BaseException as error:
+            batch.done.set_exception(error)
+            batch.done.exception()  # retrieved: each waiter re-raises it
+            await _quietly_rollback(batch.transaction)
+        else:
+            batch.done.set_result(None)
+        finally:
+            await batch.connection.close()
+
+    async def close(self) -> None:
+        """Commit what is open and wait for queued commits (at shutdown)."""
+        async with self._lock:
+            if self._batch is not None:
+                await self._commit_locked(self._batch)
+        if self._commits:
+            await asyncio.gather(*self._commits, return_exceptions=True)
+
+
+async def _quietly_rollback(transaction: AsyncTransaction) -> None:
+    # The commit's own error is what the waiters see.
+    with contextlib.suppress(Exception):
+        await transaction.rollback()
