@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -18,6 +18,9 @@ class Workspace(Base):
     # CloudEvents type prefix: ``<prefix>.purchase.created``.
     event_type_prefix: Mapped[str] = mapped_column(String(200), default="goodwill")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Changed by triggers with every change to the programs, rules and webhook subscriptions
+    # (migration 0005); processes cache those under it (goodwill.workspaces.config).
+    config_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime]
 
 
