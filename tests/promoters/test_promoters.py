@@ -89,6 +89,11 @@ async def test_bad_promoters_are_refused_and_write_nothing(
         assert error_of(r).get("param") == param, (body, r.text)
     assert await count_rows(db, "promoters", tenant.workspace_id) == 0
     assert await count_rows(db, "referral_links", tenant.workspace_id) == 0
+    # a refused code is told what a code is, in words
+    r = await client.post(url, json={"name": "A", "code": "-ab"}, headers=tenant.headers)
+    assert error_of(r)["message"] == (
+        "code: must be 3-64 letters, digits, '-' or '_', starting with a letter or digit"
+    )
 
     await kit.promoter(program, external_id="aff-1", code="taken")
     r = await client.post(url, json={"name": "B", "external_id": "aff-1"}, headers=tenant.headers)
