@@ -97,6 +97,22 @@ async def test_bad_rules_name_every_field_and_write_nothing(
         ({**base, "limits": {"per_promoter": {"period": "month"}}}, ["limits.per_promoter"]),
         ({**base, "limits": {"per_promoter": {"period": "fortnight", "max_count": 1}}}, None),
         ({**base, "limits": {"window_days": -1}}, ["limits.window_days"]),
+        (
+            {
+                **base,
+                "reward": {"type": "points", "points": 5},
+                "limits": {"per_promoter": {"period": "day", "max_amount": "1e400"}},
+            },
+            ["limits.per_promoter.max_amount"],
+        ),
+        (
+            {
+                **base,
+                "reward": {"type": "points", "points": 5},
+                "limits": {"per_promoter": {"period": "day", "max_amount": "2.5"}},
+            },
+            ["limits.per_promoter.max_amount"],
+        ),
         ({**base, "hold_days": 4000}, ["hold_days"]),
         ({**base, "conditions": {"field": "amount", "op": "bigger", "value": 1}}, None),
         (

@@ -16,7 +16,7 @@ from goodwill.errors import FieldError, NotFound, ValidationFailed
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
 from goodwill.links.schemas import UTM_FIELDS
-from goodwill.money import to_minor
+from goodwill.money import MAX_MINOR, to_minor
 from goodwill.programs import service as programs
 from goodwill.programs.models import Program
 from goodwill.rules import conditions
@@ -143,9 +143,13 @@ def _limit_columns(
     if per.max_amount is not None:
         if reward_type == "points":
             whole = per.max_amount.is_finite() and per.max_amount == per.max_amount.to_integral()
-            if not whole or per.max_amount < 1:
+            if not whole or not 1 <= per.max_amount <= MAX_MINOR:
                 errors.append(
-                    FieldError(f"{param}.max_amount", "invalid", "is a whole number of points")
+                    FieldError(
+                        f"{param}.max_amount",
+                        "invalid",
+                        f"is a whole number of points, from 1 to {MAX_MINOR}",
+                    )
                 )
             else:
                 columns["promoter_max_amount"] = int(per.max_amount)
