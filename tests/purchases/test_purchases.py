@@ -81,6 +81,26 @@ async def test_a_replay_answers_the_first_result_and_another_body_is_a_conflict(
         assert await count_rows(db, table, tenant.workspace_id) == n, table
 
 
+async def test_a_replay_leaves_the_customer_it_names_as_it_is(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    kit = Kit(client, tenant)
+    body = {
+        "external_id": "order-1",
+        "customer": {"source_id": "bob", "email": "bob@old.example", "metadata": {"tier": "a"}},
+        "amount": "50.00",
+    }
+    first = await kit.purchase(**body)
+    url = f"/v1/customers/{first['customer_id']}"
+    r = await client.patch(
+        url, json={"email": "bob@new.example", "metadata": {"tier": "b"}}, headers=tenant.headers
+    )
+    assert r.status_code == 200, r.text
+    edited = await kit.get(url)
+    assert await kit.purchase(expect=200, **body) == first  # a late retry of the first request
+    assert await kit.get(url) == edited  # not put back to what the first request said
+
+
 async def test_concurrent_submissions_of_one_purchase_make_one(
     client: AsyncClient, tenant: Tenant, db: Database
 ) -> None:
