@@ -108,6 +108,14 @@ async def test_bad_settings_are_named_and_write_nothing(
         assert r.status_code == 422, (body, r.text)
         assert error_of(r)["param"] == param, (body, r.text)
     assert await count_rows(db, "programs", tenant.workspace_id) == 0
+    r = await client.post(
+        "/v1/programs",
+        json={"kind": "referral", "name": "R", "currency": "eur"},
+        headers=tenant.headers,
+    )
+    assert error_of(r)["message"] == (
+        "currency: must be an ISO 4217 currency code in capitals, such as EUR"
+    )
 
 
 async def test_patch_status_and_list(

@@ -216,9 +216,10 @@ async def test_operations_on_a_disabled_endpoint_are_conflicts(
     )
     assert r.status_code == 422
     assert error_of(r)["param"] == "since"
-    r = await client.post(f"{base}/recover", json={"since": "yesterday"}, headers=tenant.headers)
-    assert r.status_code == 422
-    assert error_of(r)["param"] == "since"
+    for since in ("yesterday", "0001-01-01T00:00:00+05:00"):  # the latter is before year 1 UTC
+        r = await client.post(f"{base}/recover", json={"since": since}, headers=tenant.headers)
+        assert r.status_code == 422
+        assert error_of(r)["param"] == "since"
     assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from goodwill.errors import ValidationFailed
+
 Clock = Callable[[], datetime]
 
 
@@ -15,12 +17,25 @@ def utcnow() -> datetime:
 
 
 def format_time(value: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z``: ``2026-04-06T06:23:54.991Z``."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds and ``Z``: ``2026-04-06T06:23:54.991Z`` (always a
+    four-digit year: ``strftime("%Y")`` writes the year 1 as ``1``)."""
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        f".{v.microsecond // 1000:03d}Z"
+    )
 
 
-def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime at millisecond precision; naive input is taken as UTC."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def to_utc(value: datetime, param: str = "time") -> datetime:
+    """An aware UTC datetime at millisecond precision; naive input is taken as UTC.
+
+    A time whose UTC value falls outside years 1 to 9999 (``9999-12-31T23:59:59-05:00``) is a
+    422 naming ``param``.
+    """
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed.single(
+            param, "is out of range: in UTC it must fall between 0001-01-01 and 9999-12-31"
+        ) from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

@@ -81,7 +81,7 @@ async def test_an_unknown_code_is_a_plain_404_page(
 ) -> None:
     r = await client.get("/r/nope-nope")
     assert r.status_code == 404
-    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "Not found" in r.text
     assert await count_rows(db, "clicks", tenant.workspace_id) == 0
 

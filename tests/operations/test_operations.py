@@ -144,6 +144,10 @@ async def test_every_error_of_the_seed_table(
         ({**base, "purchase_amount": "lots"}, "purchase_amount must be a number, 0 or more"),
         ({**base, "purchase_amount": 1.001}, None),
         ({**base, "date": "tomorrow"}, None),
+        (
+            {**base, "date": "9999-12-31T23:59:59-05:00"},
+            "date is out of range: in UTC it must fall between 0001-01-01 and 9999-12-31",
+        ),
         ({**base, "colour": "red"}, "Unknown field: 'colour'"),
         ([1, 2], "The body must be a JSON object"),
     ):

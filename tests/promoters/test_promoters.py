@@ -89,6 +89,11 @@ async def test_bad_promoters_are_refused_and_write_nothing(
         assert error_of(r).get("param") == param, (body, r.text)
     assert await count_rows(db, "promoters", tenant.workspace_id) == 0
     assert await count_rows(db, "referral_links", tenant.workspace_id) == 0
+    # a refused code is told what a code is, in words
+    r = await client.post(url, json={"name": "A", "code": "-ab"}, headers=tenant.headers)
+    assert error_of(r)["message"] == (
+        "code: must be 3-64 letters, digits, '-' or '_', starting with a letter or digit"
+    )
 
     await kit.promoter(program, external_id="aff-1", code="taken")
     r = await client.post(url, json={"name": "B", "external_id": "aff-1"}, headers=tenant.headers)
@@ -137,3 +142,54 @@ async def test_another_workspace_sees_no_promoter(
     for query in ("", f"?program_id={program['id']}"):
         r = await client.get(f"/v1/promoters{query}", headers=other_tenant.headers)
         assert r.json()["data"] == []
+
+
+async def test_live_stats_count_what_the_promoter_brought(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    await kit.rule(program, name="5 flat", reward={"type": "fixed", "amount": "5"}, hold_days=0)
+    await kit.rule(
+        program, name="10%", reward={"type": "percentage", "percent": "10"}, hold_days=30
+    )
+    ada = await kit.promoter(program, name="Ada", email="ada@example.com", code="ada-stats")
+    bea = await kit.promoter(program, name="Bea", code="bea-stats")
+    for _ in range(2):
+        assert (await client.get("/r/ada-stats")).status_code == 302
+    leads = [
+        ({"source_id": "carol"}, "ada-stats", "referred"),
+        ({"source_id": "ada", "email": "ADA@example.com"}, "ada-stats", "refused"),
+        ({"source_id": "carol"}, "bea-stats", "already_referred"),  # Ada's referral stands
+    ]
+    for customer, code, status in leads:
+        lead = await kit.post("/v1/leads", {"customer": customer, "code": code}, 201)
+        assert lead["status"] == status
+    carols = await kit.purchase(external_id="c1", customer={"source_id": "carol"}, amount="100")
+    await kit.refund(carols["id"], amount="20")  # rewards 5 and 10 keep 4 and 8
+    await kit.purchase(
+        external_id="d1", customer={"source_id": "dave"}, amount="50", code="bea-stats"
+    )
+
+    assert (await kit.get(f"/v1/promoters/{ada['id']}"))["stats"] == {
+        "clicks": 2,
+        "leads": 1,  # the self-referral was refused: not a lead she brought
+        "referrals": 1,
+        "purchases": 1,
+        "revenue": [{"currency": "EUR", "amount": 80}],
+        "rewards": [
+            {"status": "approved", "unit": "EUR", "count": 1, "amount": 4},
+            {"status": "pending", "unit": "EUR", "count": 1, "amount": 8},
+        ],
+    }
+    assert (await kit.get(f"/v1/promoters/{bea['id']}"))["stats"] == {
+        "clicks": 0,
+        "leads": 0,  # Carol came through her link, but was Ada's already
+        "referrals": 1,  # Dave, by his first purchase
+        "purchases": 1,
+        "revenue": [{"currency": "EUR", "amount": 50}],
+        "rewards": [
+            {"status": "approved", "unit": "EUR", "count": 1, "amount": 5},
+            {"status": "pending", "unit": "EUR", "count": 1, "amount": 5},
+        ],
+    }

@@ -81,6 +81,26 @@ async def test_a_replay_answers_the_first_result_and_another_body_is_a_conflict(
         assert await count_rows(db, table, tenant.workspace_id) == n, table
 
 
+async def test_a_replay_leaves_the_customer_it_names_as_it_is(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    kit = Kit(client, tenant)
+    body = {
+        "external_id": "order-1",
+        "customer": {"source_id": "bob", "email": "bob@old.example", "metadata": {"tier": "a"}},
+        "amount": "50.00",
+    }
+    first = await kit.purchase(**body)
+    url = f"/v1/customers/{first['customer_id']}"
+    r = await client.patch(
+        url, json={"email": "bob@new.example", "metadata": {"tier": "b"}}, headers=tenant.headers
+    )
+    assert r.status_code == 200, r.text
+    edited = await kit.get(url)
+    assert await kit.purchase(expect=200, **body) == first  # a late retry of the first request
+    assert await kit.get(url) == edited  # not put back to what the first request said
+
+
 async def test_concurrent_submissions_of_one_purchase_make_one(
     client: AsyncClient, tenant: Tenant, db: Database
 ) -> None:
@@ -132,6 +152,8 @@ async def test_bad_purchases_name_the_field_and_write_nothing(
         ({**good, "items": [{"product_id": theirs["id"]}]}, 404, "items[0].product_id"),
         ({**good, "utm_params": {"utm_source": ""}}, 422, "utm_params.utm_source"),
         ({**good, "occurred_at": "yesterday"}, 422, "occurred_at"),
+        ({**good, "occurred_at": "9999-12-31T23:59:59-05:00"}, 422, "occurred_at"),  # UTC: 10000
+        ({**good, "occurred_at": "0001-01-01T00:00:00+05:00"}, 422, "occurred_at"),  # UTC: year 0
         ({**good, "code": code_of(ada), "click_id": str(uuid.uuid4())}, 422, "click_id"),
         ({**good, "code": "missing-code"}, 404, "code"),
         ({**good, "link_id": str(uuid.uuid4())}, 404, "link_id"),
@@ -143,6 +165,19 @@ async def test_bad_purchases_name_the_field_and_write_nothing(
         assert (r.status_code, error_of(r).get("param")) == (status, param), (body, r.text)
     for table in ("customers", "purchases", "rewards", "referrals", "events", "ledger_entries"):
         assert await count_rows(db, table, tenant.workspace_id) == 0, table
+
+
+async def test_times_at_the_ends_of_the_calendar_keep_four_digit_years(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    kit = Kit(client, tenant)
+    for external_id, given, shown in (
+        ("early", "0001-01-01T06:00:00-05:00", "0001-01-01T11:00:00.000Z"),
+        ("late", "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),
+    ):
+        bought = await kit.purchase(external_id=external_id, amount="1", occurred_at=given)
+        assert bought["occurred_at"] == shown
+        assert (await kit.get(f"/v1/purchases/{bought['id']}"))["occurred_at"] == shown
 
 
 async def test_zero_and_three_decimal_currencies(client: AsyncClient, tenant: Tenant) -> None:

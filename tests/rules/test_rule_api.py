@@ -97,6 +97,22 @@ async def test_bad_rules_name_every_field_and_write_nothing(
         ({**base, "limits": {"per_promoter": {"period": "month"}}}, ["limits.per_promoter"]),
         ({**base, "limits": {"per_promoter": {"period": "fortnight", "max_count": 1}}}, None),
         ({**base, "limits": {"window_days": -1}}, ["limits.window_days"]),
+        (
+            {
+                **base,
+                "reward": {"type": "points", "points": 5},
+                "limits": {"per_promoter": {"period": "day", "max_amount": "1e400"}},
+            },
+            ["limits.per_promoter.max_amount"],
+        ),
+        (
+            {
+                **base,
+                "reward": {"type": "points", "points": 5},
+                "limits": {"per_promoter": {"period": "day", "max_amount": "2.5"}},
+            },
+            ["limits.per_promoter.max_amount"],
+        ),
         ({**base, "hold_days": 4000}, ["hold_days"]),
         ({**base, "conditions": {"field": "amount", "op": "bigger", "value": 1}}, None),
         (
@@ -108,6 +124,33 @@ async def test_bad_rules_name_every_field_and_write_nothing(
             ["reward.amount", "conditions.field"],
         ),
         ({**base, "colour": "red"}, ["colour"]),
+        # a field the trigger's events do not have would never hold
+        (
+            {
+                **base,
+                "conditions": {
+                    "all": [
+                        {"field": "amout", "op": "gte", "value": 1},
+                        {"not": {"field": "utm.source", "op": "eq", "value": "ads"}},
+                        {"field": "customer.metadata.", "op": "exists", "value": True},
+                        {"field": "customer.metadata.tier", "op": "eq", "value": "gold"},
+                    ]
+                },
+            },
+            ["conditions.all[0].field", "conditions.all[1].not.field", "conditions.all[2].field"],
+        ),
+        (
+            {**base, "trigger": "click", "conditions": {"field": "amount", "op": "gt", "value": 1}},
+            ["conditions.field"],
+        ),
+        (
+            {
+                **base,
+                "trigger": "custom:signed_up",
+                "conditions": {"field": "purchase_number", "op": "eq", "value": 1},
+            },
+            ["conditions.field"],
+        ),
     ]
     for body, params in cases:
         r = await client.post(url, json=body, headers=tenant.headers)
@@ -118,6 +161,42 @@ async def test_bad_rules_name_every_field_and_write_nothing(
         else:
             assert found, body
     assert await count_rows(db, "reward_rules", tenant.workspace_id) == 0
+    r = await client.post(
+        url,
+        json={**base, "conditions": {"field": "amout", "op": "gte", "value": 1}},
+        headers=tenant.headers,
+    )
+    assert error_of(r)["message"].startswith(
+        "conditions.field: 'amout' is not a fact of a purchase event; the facts are: amount, "
+    )
+    every_documented_fact = [
+        ("purchase", "amount"),
+        ("purchase", "currency"),
+        ("purchase", "product_ids"),
+        ("purchase", "item_ids"),
+        ("purchase", "purchase_number"),
+        ("purchase", "days_since_referral"),
+        ("purchase", "customer.email"),
+        ("purchase", "customer.source_id"),
+        ("purchase", "customer.metadata.tier"),
+        ("purchase", "promoter.metadata.tier"),
+        ("purchase", "utm.utm_source"),
+        ("lead", "utm.utm_campaign"),
+        ("lead", "event.name"),
+        ("lead", "event.metadata.plan"),
+        ("lead", "days_since_referral"),
+        ("custom:signed_up", "event.metadata.plan"),
+        ("custom:signed_up", "customer.metadata.tier"),
+        ("click", "utm.utm_medium"),
+        ("click", "referrer"),
+    ]
+    for trigger, field in every_documented_fact:
+        await kit.rule(
+            program,
+            trigger=trigger,
+            reward={"type": "fixed", "amount": "100"},
+            conditions={"field": field, "op": "exists", "value": True},
+        )
 
     created = await kit.rule(program, reward={"type": "fixed", "amount": "100"})
     r = await client.patch(

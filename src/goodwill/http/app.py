@@ -24,6 +24,7 @@ from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
 from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
+from goodwill.http.request import ExactRequest
 from goodwill.links.public import follow_link
 from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
@@ -175,6 +176,7 @@ def create_app(
         middleware=[RequestIdMiddleware(), AuthMiddleware()],
         before_send=[add_request_id_header],
         request_max_body_size=settings.max_body_bytes,
+        request_class=ExactRequest,
         lifespan=[lifespan],
         state=_state(
             db=db,

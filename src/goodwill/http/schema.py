@@ -31,8 +31,9 @@ Url = Annotated[
         examples=["https://shop.example/pricing"],
     ),
 ]
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 CurrencyCode = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
+    str, msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code", examples=["EUR"])
 ]
 Metadata = Annotated[
     dict[str, Any],
@@ -95,7 +96,14 @@ PATTERN_MESSAGES = {
     NO_NUL: "must not contain NUL characters",
     EMAIL_PATTERN: "is not a valid email address",
     URL_PATTERN: "must be an absolute http(s) URL such as https://shop.example/",
+    CURRENCY_PATTERN: "must be an ISO 4217 currency code in capitals, such as EUR",
 }
+
+
+def described_pattern(pattern: str, message: str) -> str:
+    """``pattern``, with the words a refused value is told (instead of the regex)."""
+    PATTERN_MESSAGES[pattern] = message
+    return pattern
 
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")

@@ -57,5 +57,6 @@ async def follow_link(request: Request[Any, Any, Any], code: FromPath[str]) -> R
         source=f"urn:GET:/r/{code}",
     )
     if location is None:
-        return Response(NOT_FOUND_PAGE, status_code=404, media_type="text/html; charset=utf-8")
+        # Litestar adds "; charset=utf-8" to a text/* media type itself.
+        return Response(NOT_FOUND_PAGE, status_code=404, media_type="text/html")
     return Response(b"", status_code=302, headers={"Location": location}, media_type="text/plain")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import msgspec
 
 from goodwill.clock import format_time
-from goodwill.http.schema import Input, Output, Url
+from goodwill.http.schema import Input, Output, Url, described_pattern
 from goodwill.links.models import Click, ReferralLink
 from goodwill.rewards.schemas import Explanation
 
@@ -15,7 +15,10 @@ UtmValue = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", min_length=1, max_
 Code = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$",
+        pattern=described_pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$",
+            "must be 3-64 letters, digits, '-' or '_', starting with a letter or digit",
+        ),
         description="3-64 letters, digits, '-' or '_', starting with a letter or digit",
         examples=["ada-friends"],
     ),

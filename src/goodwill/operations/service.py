@@ -107,9 +107,14 @@ def _date(raw: dict[str, Any]) -> datetime | None:
                 parsed = msgspec.convert(value, typ)
             except msgspec.ValidationError:
                 continue
-            if isinstance(parsed, datetime):
-                return to_utc(parsed)
-            return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+            if not isinstance(parsed, datetime):
+                return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+            try:
+                return to_utc(parsed, "date")
+            except ValidationFailed:
+                raise BadRequest(
+                    "date is out of range: in UTC it must fall between 0001-01-01 and 9999-12-31"
+                ) from None
     raise BadRequest("date must be an ISO 8601 timestamp, e.g. 2025-04-01T00:00:00.000Z")
 
 

@@ -148,8 +148,12 @@ async def record(
     currency = check_currency(data.currency)
     amount_minor = to_minor(data.amount, currency, "amount")
     items = await _items(session, workspace_id, data.items, currency)
+    occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
-    occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at)
+    if await PurchaseRepository(session, workspace_id).by_external_id(data.external_id):
+        # A replay touches nothing, not even the customer it names (which may have changed
+        # since); a concurrent first submission is still settled by the claim below.
+        return await _replay(session, workspace_id, data.external_id, fingerprint)
     touch = await attribution.resolve_touch(session, workspace_id, data)
     customer = await attribution.resolve_customer(session, workspace_id, data.customer, now, source)
     number = await _purchase_number(session, workspace_id, customer.id)

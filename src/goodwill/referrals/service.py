@@ -256,9 +256,12 @@ async def list_leads(
 async def counts_for_promoter(
     session: AsyncSession, workspace_id: uuid.UUID, promoter_id: uuid.UUID
 ) -> tuple[int, int]:
-    """(leads, referrals) of the promoter."""
+    """(leads, referrals) of the promoter. A lead counts when it made the promoter's referral:
+    one refused (a self-referral) or for a customer referred before is not one they brought."""
     leads = select(func.count()).where(
-        Lead.workspace_id == workspace_id, Lead.promoter_id == promoter_id
+        Lead.workspace_id == workspace_id,
+        Lead.promoter_id == promoter_id,
+        Lead.status == "referred",
     )
     referrals = select(func.count()).where(
         Referral.workspace_id == workspace_id, Referral.promoter_id == promoter_id

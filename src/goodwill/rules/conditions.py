@@ -184,6 +184,20 @@ def _check_value(op: str, value: Any, path: str, errors: list[FieldError]) -> An
     return value
 
 
+def leaf_fields(raw: Any, param: str = "conditions") -> list[tuple[str, str]]:
+    """``(path of its field, field)`` for every leaf of a tree that :func:`parse` accepted,
+    so a caller that knows which facts exist can name a field that is not one of them."""
+    if "not" in raw:
+        return leaf_fields(raw["not"], f"{param}.not")
+    for key in ("all", "any"):
+        if key in raw:
+            found: list[tuple[str, str]] = []
+            for index, item in enumerate(raw[key]):
+                found.extend(leaf_fields(item, f"{param}.{key}[{index}]"))
+            return found
+    return [(f"{param}.field", raw["field"])]
+
+
 def lookup(facts: Mapping[str, Any], field: str) -> Any:
     """The fact at a dotted path, or MISSING."""
     node: Any = facts

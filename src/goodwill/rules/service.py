@@ -15,7 +15,8 @@ from goodwill.db.repository import Repository
 from goodwill.errors import FieldError, NotFound, ValidationFailed
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
-from goodwill.money import to_minor
+from goodwill.links.schemas import UTM_FIELDS
+from goodwill.money import MAX_MINOR, to_minor
 from goodwill.programs import service as programs
 from goodwill.programs.models import Program
 from goodwill.rules import conditions
@@ -31,6 +32,21 @@ from goodwill.rules.schemas import (
 )
 
 MAX_EVENT_NAME = 300
+
+# The facts each trigger's rules see (docs/referrals.md, "The facts a rule sees"): exact names,
+# and the prefixes of free-form ones (``customer.metadata.tier``).
+_UTM = tuple(f"utm.{name}" for name in UTM_FIELDS)
+_REFERRED = ("days_since_referral", "customer.id", "customer.email", "customer.source_id")
+_PEOPLE = ("customer.metadata.", "promoter.metadata.")
+FACTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "click": ((*_UTM, "referrer"), ()),
+    "lead": ((*_REFERRED, *_UTM, "event.name"), (*_PEOPLE, "event.metadata.")),
+    "purchase": (
+        ("amount", "currency", "product_ids", "item_ids", "purchase_number", *_REFERRED, *_UTM),
+        _PEOPLE,
+    ),
+    CUSTOM_PREFIX: ((*_REFERRED, "event.name"), (*_PEOPLE, "event.metadata.")),
+}
 
 
 class RuleRepository(Repository[RewardRule]):
@@ -127,9 +143,13 @@ def _limit_columns(
     if per.max_amount is not None:
         if reward_type == "points":
             whole = per.max_amount.is_finite() and per.max_amount == per.max_amount.to_integral()
-            if not whole or per.max_amount < 1:
+            if not whole or not 1 <= per.max_amount <= MAX_MINOR:
                 errors.append(
-                    FieldError(f"{param}.max_amount", "invalid", "is a whole number of points")
+                    FieldError(
+                        f"{param}.max_amount",
+                        "invalid",
+                        f"is a whole number of points, from 1 to {MAX_MINOR}",
+                    )
                 )
             else:
                 columns["promoter_max_amount"] = int(per.max_amount)
@@ -141,6 +161,25 @@ def _limit_columns(
             except ValidationFailed as exc:
                 errors.extend(exc.errors)
     return columns
+
+
+def _unknown_facts(raw: dict[str, Any], trigger: str) -> list[FieldError]:
+    """A condition on a field the trigger's events do not have would never hold: refuse it."""
+    key = CUSTOM_PREFIX if trigger.startswith(CUSTOM_PREFIX) else trigger
+    if key not in FACTS:  # a bad trigger, reported on its own
+        return []
+    exact, prefixes = FACTS[key]
+    known = ", ".join([*exact, *(f"{p}<key>" for p in prefixes)])
+    return [
+        FieldError(
+            path,
+            "invalid",
+            f"{field!r} is not a fact of a {key.rstrip(':')} event; the facts are: {known}",
+        )
+        for path, field in conditions.leaf_fields(raw)
+        if field not in exact
+        and not any(field.startswith(p) and len(field) > len(p) for p in prefixes)
+    ]
 
 
 def _columns(data: RuleCreate, currency: str) -> dict[str, Any]:
@@ -160,6 +199,8 @@ def _columns(data: RuleCreate, currency: str) -> dict[str, Any]:
             tree = conditions.parse(data.conditions, "conditions")
         except ValidationFailed as exc:
             errors.extend(exc.errors)
+        else:
+            errors.extend(_unknown_facts(data.conditions, data.trigger))
     if errors:
         raise ValidationFailed(errors)
     columns.update(

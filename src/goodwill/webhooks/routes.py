@@ -139,7 +139,7 @@ async def recover(
 ) -> Response[Scheduled]:
     async with unit_of_work(request) as ctx:
         ids = await service.recover(
-            ctx.session, ctx.workspace_id, endpoint_id, to_utc(data.since), ctx.now
+            ctx.session, ctx.workspace_id, endpoint_id, to_utc(data.since, "since"), ctx.now
         )
         return ctx.respond(Scheduled(deliveries=ids), 202)
 
