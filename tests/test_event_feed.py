@@ -11,6 +11,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from goodwill.db import Database
+from goodwill.events.feed import encode_cursor
 from goodwill.events.service import emit
 from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
 from tests.webhook_helpers import emit_event
@@ -68,6 +69,8 @@ async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant
     cases = {
         "after=nonsense": "after",
         "after=ZTE6MTp4": "after",
+        "after=" + encode_cursor(2**64, 1): "after",  # beyond BIGINT: PostgreSQL would fail
+        "after=" + encode_cursor(1, -1): "after",
         "types=reward.creatd": "types",
         "types=Reward": "types",
         "limit=0": "limit",
@@ -78,6 +81,11 @@ async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant
         r = await client.get(f"/v1/events?{query}", headers=tenant.headers)
         assert r.status_code == 422, query
         assert error_of(r)["param"] == param, query
+    # The largest positions a cursor can hold (BIGINT, beyond 32 bits) are fine: nothing yet.
+    for far in (encode_cursor(2**40, 2**40), encode_cursor(2**63 - 1, 2**63 - 1)):
+        r = await client.get(f"/v1/events?after={far}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"data": [], "has_more": False, "next_cursor": far, "object": "list"}
 
 
 async def test_another_workspace_sees_nothing(
