@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from typing import Any
 
@@ -145,13 +146,20 @@ async def test_feed_under_concurrent_writers(
 
     async def reader() -> None:
         cursor: str | None = None
+        # Once the writers are done, read on until everything committed has shown up: the feed
+        # holds back below the oldest transaction on the whole PostgreSQL server, which another
+        # client of it (another test run) may keep open for a moment. Bounded, so a missed
+        # event still fails the test.
+        deadline: float | None = None
         while True:
             finished = writers_done.is_set()
             page, cursor = await _follow(client, tenant, after=cursor, limit=7)
             seen.extend(e["id"] for e in page)
             if finished:
-                return
-            await asyncio.sleep(0.003)
+                deadline = deadline or time.monotonic() + 10
+                if committed <= set(seen) or time.monotonic() > deadline:
+                    return
+            await asyncio.sleep(0.003 if not finished else 0.1)
 
     reading = asyncio.create_task(reader())
     await asyncio.gather(*(writer(w) for w in range(6)))
