@@ -341,6 +341,29 @@ async def test_resend_and_test_event(
     assert test_payload["source"] == f"urn:POST:/webhook-endpoints/{a['id']}/test"
 
 
+async def test_deleting_an_endpoint_cancels_what_it_had_pending(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, worker: Worker
+) -> None:
+    with running_sink() as sink:
+        doomed = await create_endpoint(client, tenant, url=sink.url("/doomed"))
+        kept = await create_endpoint(client, tenant, url=sink.url("/kept"))
+        for _ in range(2):
+            await emit_event(db, tenant, clock)
+        r = await client.delete(f"/v1/webhook-endpoints/{doomed['id']}", headers=tenant.headers)
+        assert r.status_code == 200
+        assert await worker.drain() == 2  # the kept endpoint's two
+        await emit_event(db, tenant, clock)  # after the delete: not even queued for it
+        assert await worker.drain() == 1
+    assert [r.path for r in sink.received] == ["/kept"] * 3
+    assert [
+        (d.status, d.attempts, d.last_error) for d in await deliveries_of(db, doomed["id"])
+    ] == [
+        ("cancelled", 0, "endpoint deleted"),
+        ("cancelled", 0, "endpoint deleted"),
+    ]
+    assert {d.status for d in await deliveries_of(db, kept["id"])} == {"succeeded"}
+
+
 async def test_rotated_secret_signs_with_both_for_a_day(
     client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, worker: Worker
 ) -> None:
