@@ -15,7 +15,7 @@ from goodwill.db import Database
 from goodwill.events.feed import encode_cursor
 from goodwill.events.service import emit
 from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
-from tests.webhook_helpers import emit_event
+from tests.webhook_helpers import emit_event, feed_caught_up
 
 
 async def _follow(
@@ -43,6 +43,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(
         ids.append(str(await emit_event(db, tenant, clock, kind, data={"n": n})))
         clock.advance(seconds=1)
     await emit_event(db, other_tenant, clock)
+    await feed_caught_up(db)
     first = (await client.get("/v1/events?limit=10", headers=tenant.headers)).json()
     assert [e["id"] for e in first["data"]] == ids[:10]
     assert first["has_more"] is True
@@ -53,6 +54,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(
     empty = (await client.get(f"/v1/events?after={cursor}", headers=tenant.headers)).json()
     assert empty == {"data": [], "has_more": False, "next_cursor": cursor, "object": "list"}
     new = str(await emit_event(db, tenant, clock))
+    await feed_caught_up(db)
     later, _ = await _follow(client, tenant, after=cursor)
     assert [e["id"] for e in later] == [new]
 
@@ -180,7 +182,9 @@ async def test_a_late_commit_holds_back_later_events_instead_of_being_skipped(
     """Transaction A writes first but commits last: a naive ``seq > cursor`` reader that had
     moved past B would never see A. The feed holds B back until A has finished."""
     before = str(await emit_event(db, tenant, clock))
-    _, cursor = await _follow(client, tenant)
+    await feed_caught_up(db)
+    seen, cursor = await _follow(client, tenant)
+    assert [e["id"] for e in seen] == [before]
     a_written = asyncio.Event()
     release_a = asyncio.Event()
     ids: dict[str, str] = {}

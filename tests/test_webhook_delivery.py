@@ -20,7 +20,7 @@ from goodwill.webhooks.delivery import JITTER, MAX_ATTEMPTS, SCHEDULE
 from goodwill.webhooks.worker import Worker
 from tests.conftest import FakeClock, Tenant
 from tests.sink import Answer, running_sink
-from tests.webhook_helpers import create_endpoint, deliveries_of, emit_event
+from tests.webhook_helpers import create_endpoint, deliveries_of, emit_event, feed_caught_up
 
 
 @pytest.fixture
@@ -254,6 +254,7 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
             clock.advance(days=1)
     assert state["enabled"] is False
     assert state["disabled_reason"] == "every delivery failed for five days"
+    await feed_caught_up(db)
     events = (
         await client.get("/v1/events?types=webhook_endpoint.disabled", headers=tenant.headers)
     ).json()["data"]
