@@ -87,3 +87,16 @@ def test_demo_runs_once(env: dict[str, str]) -> None:
     assert "curl" in first
     second = run(env, "demo")
     assert "gw_sk_" not in second
+
+
+def test_workspace_event_type_prefix(env: dict[str, str]) -> None:
+    run(env, "migrate")
+    run(env, "workspace", "create", "Seed shop", "--event-type-prefix", "in.org.quicko.cliq")
+    assert "in.org.quicko.cliq" in run(env, "workspace", "list")
+    for bad in ("bad prefix!", "", ".starts.with.dot", "x" * 101):
+        result = CliRunner().invoke(
+            app, ["workspace", "create", "Bad", "--event-type-prefix", bad], env=env
+        )
+        assert result.exit_code == 2, (bad, result.output)
+        assert "event_type_prefix" in result.output, bad
+    assert "Bad" not in run(env, "workspace", "list")  # nothing was created

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from typing import Any
 
 from httpx import AsyncClient
 
 from goodwill.db import Database
+from goodwill.events.feed import encode_cursor
 from goodwill.events.service import emit
 from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
-from tests.webhook_helpers import emit_event
+from tests.webhook_helpers import emit_event, feed_caught_up
 
 
 async def _follow(
@@ -41,6 +43,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(
         ids.append(str(await emit_event(db, tenant, clock, kind, data={"n": n})))
         clock.advance(seconds=1)
     await emit_event(db, other_tenant, clock)
+    await feed_caught_up(db)
     first = (await client.get("/v1/events?limit=10", headers=tenant.headers)).json()
     assert [e["id"] for e in first["data"]] == ids[:10]
     assert first["has_more"] is True
@@ -51,6 +54,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(
     empty = (await client.get(f"/v1/events?after={cursor}", headers=tenant.headers)).json()
     assert empty == {"data": [], "has_more": False, "next_cursor": cursor, "object": "list"}
     new = str(await emit_event(db, tenant, clock))
+    await feed_caught_up(db)
     later, _ = await _follow(client, tenant, after=cursor)
     assert [e["id"] for e in later] == [new]
 
@@ -68,6 +72,8 @@ async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant
     cases = {
         "after=nonsense": "after",
         "after=ZTE6MTp4": "after",
+        "after=" + encode_cursor(2**64, 1): "after",  # beyond BIGINT: PostgreSQL would fail
+        "after=" + encode_cursor(1, -1): "after",
         "types=reward.creatd": "types",
         "types=Reward": "types",
         "limit=0": "limit",
@@ -78,6 +84,11 @@ async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant
         r = await client.get(f"/v1/events?{query}", headers=tenant.headers)
         assert r.status_code == 422, query
         assert error_of(r)["param"] == param, query
+    # The largest positions a cursor can hold (BIGINT, beyond 32 bits) are fine: nothing yet.
+    for far in (encode_cursor(2**40, 2**40), encode_cursor(2**63 - 1, 2**63 - 1)):
+        r = await client.get(f"/v1/events?after={far}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"data": [], "has_more": False, "next_cursor": far, "object": "list"}
 
 
 async def test_another_workspace_sees_nothing(
@@ -137,13 +148,20 @@ async def test_feed_under_concurrent_writers(
 
     async def reader() -> None:
         cursor: str | None = None
+        # Once the writers are done, read on until everything committed has shown up: the feed
+        # holds back below the oldest transaction on the whole PostgreSQL server, which another
+        # client of it (another test run) may keep open for a moment. Bounded, so a missed
+        # event still fails the test.
+        deadline: float | None = None
         while True:
             finished = writers_done.is_set()
             page, cursor = await _follow(client, tenant, after=cursor, limit=7)
             seen.extend(e["id"] for e in page)
             if finished:
-                return
-            await asyncio.sleep(0.003)
+                deadline = deadline or time.monotonic() + 10
+                if committed <= set(seen) or time.monotonic() > deadline:
+                    return
+            await asyncio.sleep(0.003 if not finished else 0.1)
 
     reading = asyncio.create_task(reader())
     await asyncio.gather(*(writer(w) for w in range(6)))
@@ -164,7 +182,9 @@ async def test_a_late_commit_holds_back_later_events_instead_of_being_skipped(
     """Transaction A writes first but commits last: a naive ``seq > cursor`` reader that had
     moved past B would never see A. The feed holds B back until A has finished."""
     before = str(await emit_event(db, tenant, clock))
-    _, cursor = await _follow(client, tenant)
+    await feed_caught_up(db)
+    seen, cursor = await _follow(client, tenant)
+    assert [e["id"] for e in seen] == [before]
     a_written = asyncio.Event()
     release_a = asyncio.Event()
     ids: dict[str, str] = {}

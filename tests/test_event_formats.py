@@ -18,7 +18,7 @@ from httpx import AsyncClient
 from goodwill.db import Database
 from goodwill.events.formats import attribute_name
 from tests.conftest import FakeClock, Tenant
-from tests.webhook_helpers import emit_event, seed_000, seed_001, set_prefix
+from tests.webhook_helpers import emit_event, feed_caught_up, seed_000, seed_001, set_prefix
 
 CE_HEADERS = {"content-type": "application/cloudevents+json; charset=utf-8"}
 
@@ -121,9 +121,10 @@ async def test_qualifying_purchase_events_in_the_seed_001_flat_shape(
 
 
 async def test_customer_created_through_the_api_is_a_valid_cloudevent(
-    client: AsyncClient, tenant: Tenant
+    client: AsyncClient, tenant: Tenant, db: Database
 ) -> None:
     r = await client.post("/v1/customers", json={"source_id": "c-1"}, headers=tenant.headers)
+    await feed_caught_up(db)
     feed = (await client.get("/v1/events", headers=tenant.headers)).json()
     (got,) = feed["data"]
     event = _sdk_event(got)

@@ -21,6 +21,23 @@ def test_bad_values_stop_with_a_message() -> None:
         Settings.from_env({"GOODWILL_PORT": "eighty"}, env_file=None)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GOODWILL_WEBHOOK_BATCH_SIZE", "0"),
+        ("GOODWILL_WEBHOOK_CONCURRENCY", "-1"),
+        ("GOODWILL_WEBHOOK_TIMEOUT_SECONDS", "0"),
+        ("GOODWILL_WEBHOOK_LEASE_SECONDS", "-5"),
+        ("GOODWILL_WEBHOOK_POLL_SECONDS", "0"),
+    ],
+)
+def test_webhook_worker_settings_must_be_positive(variable: str, value: str) -> None:
+    name = variable.removeprefix("GOODWILL_").lower()
+    with pytest.raises(SystemExit, match=name):
+        Settings.from_env({variable: value}, env_file=None)
+    assert getattr(Settings.from_env({variable: "2"}, env_file=None), name) == 2
+
+
 def test_database_urls_get_async_drivers() -> None:
     assert to_async_url("sqlite:///goodwill.db") == "sqlite+aiosqlite:///goodwill.db"
     assert to_async_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"

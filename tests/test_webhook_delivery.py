@@ -20,7 +20,7 @@ from goodwill.webhooks.delivery import JITTER, MAX_ATTEMPTS, SCHEDULE
 from goodwill.webhooks.worker import Worker
 from tests.conftest import FakeClock, Tenant
 from tests.sink import Answer, running_sink
-from tests.webhook_helpers import create_endpoint, deliveries_of, emit_event
+from tests.webhook_helpers import create_endpoint, deliveries_of, emit_event, feed_caught_up
 
 
 @pytest.fixture
@@ -254,6 +254,7 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
             clock.advance(days=1)
     assert state["enabled"] is False
     assert state["disabled_reason"] == "every delivery failed for five days"
+    await feed_caught_up(db)
     events = (
         await client.get("/v1/events?types=webhook_endpoint.disabled", headers=tenant.headers)
     ).json()["data"]
@@ -339,6 +340,29 @@ async def test_resend_and_test_event(
     (test_payload,) = [p for p in payloads if p["type"] == "goodwill.webhook_endpoint.test"]
     assert test_payload["id"] == t.json()["event_id"]
     assert test_payload["source"] == f"urn:POST:/webhook-endpoints/{a['id']}/test"
+
+
+async def test_deleting_an_endpoint_cancels_what_it_had_pending(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock, worker: Worker
+) -> None:
+    with running_sink() as sink:
+        doomed = await create_endpoint(client, tenant, url=sink.url("/doomed"))
+        kept = await create_endpoint(client, tenant, url=sink.url("/kept"))
+        for _ in range(2):
+            await emit_event(db, tenant, clock)
+        r = await client.delete(f"/v1/webhook-endpoints/{doomed['id']}", headers=tenant.headers)
+        assert r.status_code == 200
+        assert await worker.drain() == 2  # the kept endpoint's two
+        await emit_event(db, tenant, clock)  # after the delete: not even queued for it
+        assert await worker.drain() == 1
+    assert [r.path for r in sink.received] == ["/kept"] * 3
+    assert [
+        (d.status, d.attempts, d.last_error) for d in await deliveries_of(db, doomed["id"])
+    ] == [
+        ("cancelled", 0, "endpoint deleted"),
+        ("cancelled", 0, "endpoint deleted"),
+    ]
+    assert {d.status for d in await deliveries_of(db, kept["id"])} == {"succeeded"}
 
 
 async def test_rotated_secret_signs_with_both_for_a_day(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from goodwill.db import Database
 from goodwill.events.service import emit
@@ -86,3 +88,24 @@ async def deliveries_of(db: Database, endpoint_id: str) -> list[WebhookDelivery]
             .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
         )
         return list(rows)
+
+
+async def feed_caught_up(db: Database, seconds: float = 30.0) -> None:
+    """Wait (bounded) until the feed can show everything committed so far.
+
+    On PostgreSQL the feed holds back the events of transactions at or above the oldest one
+    still running anywhere on the server (docs/events.md), and another client of the same server
+    (a parallel test run) may keep one open for a moment: wait until every transaction that had
+    started by now has finished. On SQLite there is nothing to wait for.
+    """
+    if db.dialect != "postgresql":
+        return
+    snapshot = "SELECT pg_snapshot_{}(pg_current_snapshot())::text::bigint"
+    async with db.transaction(write=False) as session:
+        target = await session.scalar(text(snapshot.format("xmax")))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        async with db.transaction(write=False) as session:
+            if await session.scalar(text(snapshot.format("xmin"))) >= target:
+                return
+        await asyncio.sleep(0.05)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite:///goodwill.db"
+# Checked when read from the environment (a batch of 0 would silently deliver nothing).
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -34,11 +37,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     bench_echo: bool = False
     # Webhooks and the delivery worker (docs/webhooks.md).
     webhook_allow_private: bool = False
-    webhook_timeout_seconds: float = 15.0
-    webhook_lease_seconds: float = 60.0
-    webhook_batch_size: int = 200
-    webhook_concurrency: int = 32
-    webhook_poll_seconds: float = 1.0
+    webhook_timeout_seconds: Positive = 15.0
+    webhook_lease_seconds: Positive = 60.0
+    webhook_batch_size: AtLeastOne = 200
+    webhook_concurrency: AtLeastOne = 32
+    webhook_poll_seconds: Positive = 1.0
     run_worker: bool = True
     nats_allowed_urls: str = ""
     # Salt for the hash of a click's IP address; empty: a random salt generated once per install

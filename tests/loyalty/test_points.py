@@ -98,6 +98,7 @@ async def test_pending_and_expiry_edges(db: Database, tenant: Tenant, clock: Fak
     assert expired.data["points"] == -120
     assert expired.data["lot_id"] == earned.data["id"]
     assert expired.created_at == expiry
+    assert expired.source == "urn:goodwill:points-expiry"  # made by Goodwill itself
 
 
 async def test_late_purchases_count_from_when_they_happened(

@@ -27,6 +27,8 @@ from goodwill.events.models import Event
 from goodwill.http.pagination import check_limit
 
 CURSOR_VERSION = "e1"
+# Transaction ids and seq values are BIGINT: a cursor outside that range was not one of ours.
+_CURSOR_MAX = 2**63 - 1
 
 
 def encode_cursor(txid: int, seq: int) -> str:
@@ -40,7 +42,10 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         version, txid, seq = raw.split(":")
         if version != CURSOR_VERSION:
             raise ValueError(version)
-        return int(txid), int(seq)
+        position = int(txid), int(seq)
+        if not all(0 <= n <= _CURSOR_MAX for n in position):
+            raise ValueError(raw)
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed.single(
             "after", "is not a cursor this feed returned (use next_cursor from the feed)"

@@ -358,7 +358,11 @@ async def purchase_lots(
 
 
 async def expire_due_points(
-    session: AsyncSession, now: datetime, *, limit: int = 500, source: str = "urn:maintenance"
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int = 500,
+    source: str = "urn:goodwill:points-expiry",
 ) -> int:
     """Write the ``expire`` rows of lots past ``expires_at`` (all workspaces); how many lots.
 

@@ -43,7 +43,11 @@ class EndpointRepository(Repository[WebhookEndpoint]):
 
 
 def kind_of(url: str) -> str:
-    return "nats" if urlsplit(url).scheme in NATS_SCHEMES else "webhook"
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # "http://[::1/": not a URL at all; the webhook checks say why
+        return "webhook"
+    return "nats" if scheme in NATS_SCHEMES else "webhook"
 
 
 async def check_destination(url: str, kind: str, settings: Settings) -> None:

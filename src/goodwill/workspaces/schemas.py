@@ -10,10 +10,12 @@ from goodwill.clock import format_time
 from goodwill.http.schema import Input, Output, ShortText
 from goodwill.workspaces.models import Workspace
 
+# What <prefix>.purchase.created may start with (the API and the command line check it).
+EVENT_TYPE_PREFIX_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"
 EventTypePrefix = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$",
+        pattern=EVENT_TYPE_PREFIX_PATTERN,
         description="CloudEvents type prefix: <prefix>.purchase.created",
         examples=["com.example.shop"],
     ),

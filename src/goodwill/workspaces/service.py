@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from goodwill.errors import NotFound, ValidationFailed
 from goodwill.ids import new_id, random_token
 from goodwill.workspaces.models import ApiKey, Workspace
-from goodwill.workspaces.schemas import WorkspacePatch
+from goodwill.workspaces.schemas import EVENT_TYPE_PREFIX_PATTERN, WorkspacePatch
 
 SECRET_PREFIX = "gw_sk_"
 CLIENT_TOKEN_PREFIX = "gw_ct_"
@@ -63,6 +64,12 @@ async def create_workspace(
 ) -> Workspace:
     if not name.strip() or len(name) > 200 or "\x00" in name:
         raise ValidationFailed.single("name", "must be 1-200 characters")
+    if not re.match(EVENT_TYPE_PREFIX_PATTERN, event_type_prefix):
+        raise ValidationFailed.single(
+            "event_type_prefix",
+            "must be 1-100 letters, digits, '.', '_' or '-', starting and ending with a letter "
+            "or digit (com.example.shop)",
+        )
     workspace = Workspace(
         id=new_id(), name=name, event_type_prefix=event_type_prefix, settings={}, created_at=now
     )
