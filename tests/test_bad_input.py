@@ -94,3 +94,33 @@ async def test_bad_query_and_path_parameters(client: AsyncClient, tenant: Tenant
     r = await client.delete("/v1/customers", headers=tenant.headers)
     assert r.status_code == 405
     assert error_of(r)["code"] == "method_not_allowed"
+
+
+async def test_nul_in_query_and_path_parameters_is_a_422(
+    client: AsyncClient, tenant: Tenant, db
+) -> None:
+    """PostgreSQL refuses NUL in text: a filter or a path part with one must not reach it."""
+    for url, param in (
+        ("/v1/customers?source_id=a%00b", "source_id"),
+        ("/v1/customers?email=a%00@x.io&limit=5", "email"),
+        ("/v1/products?sku=%00", "sku"),
+        ("/v1/loyalty-cards/ab%00c", "code"),
+        ("/v1/event-schemas/signed%00up", "event_name"),
+    ):
+        r = await client.get(url, headers=tenant.headers)
+        assert r.status_code == 422, (url, r.text)
+        error = error_of(r)
+        assert error["code"] == "validation_error"
+        assert [(e["param"], e["code"]) for e in error["errors"]] == [(param, "invalid")], url
+        assert "NUL" in error["message"]
+    r = await client.put(
+        "/v1/event-schemas/signed%00up", json={"properties": {}}, headers=tenant.headers
+    )
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "event_name"
+    r = await client.get("/r/gr%00ace")  # the public redirect, no key
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "code"
+    r = await client.get("/v1/customers?source_id=a%00b")  # no key: still a 401 first
+    assert r.status_code == 401
+    await _nothing_written(db, tenant)

@@ -1,4 +1,4 @@
-"""Request ids, access logs, authentication and the body guard, as ASGI middleware.
+"""Request ids, access logs, authentication and the body and parameter guards, as ASGI middleware.
 
 Each route says how it authenticates through its ``opt["auth"]``, inherited from its router:
 ``"secret"`` (``X-Api-Key`` or ``Authorization: Bearer``), ``"client"`` (``X-Client-Application-Id``
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from typing import cast
+from urllib.parse import parse_qsl
 
 import structlog
 from litestar.datastructures import Headers
@@ -19,7 +20,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from goodwill.db import Database
-from goodwill.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from goodwill.errors import (
+    FieldError,
+    Forbidden,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from goodwill.ids import new_id
 from goodwill.workspaces.service import Principal, authenticate
 
@@ -98,6 +105,8 @@ class AuthMiddleware(ASGIMiddleware):
                     raise
                 raise Unauthorized(message) from exc
             scope["goodwill_principal"] = principal  # type: ignore[typeddict-unknown-key]
+        if nul_errors := _nul_parameters(scope):
+            raise ValidationFailed(nul_errors)
         if scope.get("method") in _BODY_METHODS and scope["route_handler"].parsed_data_field:
             content_type = Headers.from_scope(scope).get("content-type", "")
             media = content_type.split(";", 1)[0].strip().lower()
@@ -107,6 +116,27 @@ class AuthMiddleware(ASGIMiddleware):
                     f"(got {content_type or 'no Content-Type'})"
                 )
         await next_app(scope, receive, send)
+
+
+def _nul_parameters(scope: Scope) -> list[FieldError]:
+    """Query and path parameters holding a NUL character: no stored string can contain one, and
+    PostgreSQL refuses them in text, so they are a 422 here rather than an error deep down."""
+    errors: list[FieldError] = []
+    if "\x00" in scope.get("path", ""):
+        errors.extend(
+            FieldError(name, "invalid", "must not contain NUL characters")
+            for name, value in scope.get("path_params", {}).items()
+            if isinstance(value, str) and "\x00" in value
+        )
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        errors.extend(
+            FieldError(key, "invalid", "must not contain NUL characters")
+            for key, value in pairs
+            if "\x00" in key or "\x00" in value
+        )
+    return errors
 
 
 def _secret_from(headers: Headers) -> str | None:
