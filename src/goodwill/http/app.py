@@ -23,7 +23,7 @@ from goodwill.http.echo import echo_purchase
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
-from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
+from goodwill.http.middleware import AccessLog, AuthMiddleware, add_request_id_header
 from goodwill.links.public import follow_link
 from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
@@ -157,7 +157,7 @@ def create_app(
         opt={"auth": "public"},
         include_in_schema=False,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             v1,
             functions_router,
@@ -172,7 +172,7 @@ def create_app(
         ],
         openapi_config=openapi,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware(), AuthMiddleware()],
+        middleware=[AuthMiddleware()],
         before_send=[add_request_id_header],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
@@ -186,6 +186,10 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    # Outside the router (as Litestar wraps its own CORS and tracing middleware), so that
+    # requests no route matches are logged too.
+    app.asgi_handler = AccessLog(app.asgi_handler)
+    return app
 
 
 def _state(**values: Any) -> Any:

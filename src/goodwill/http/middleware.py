@@ -54,12 +54,18 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         message["headers"] = headers
 
 
-class RequestIdMiddleware(ASGIMiddleware):
-    """Binds the request id to the logs and writes one access-log line per request."""
+class AccessLog:
+    """Wraps the whole app (``app.asgi_handler``), so that every HTTP request, routed or not (a
+    404 or 405 from the router), binds its request id to the logs and writes one access-log line.
+    """
 
-    scopes = (ScopeType.HTTP,)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
         rid = ensure_request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
@@ -72,7 +78,7 @@ class RequestIdMiddleware(ASGIMiddleware):
             await send(message)
 
         try:
-            await next_app(scope, receive, capture_status)
+            await self.app(scope, receive, capture_status)
         finally:
             principal = cast("Principal | None", scope.get("goodwill_principal"))
             access_log.info(
