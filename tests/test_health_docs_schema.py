@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import asyncpg
+import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
 
 from goodwill.db import Database
+from goodwill.http.app import create_app
+from goodwill.migrate import head_revision, upgrade
 from goodwill.models import metadata
+from goodwill.settings import Settings
+from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_url
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -50,3 +61,78 @@ async def test_migrated_schema_matches_the_models(db: Database) -> None:
     async with db.engine.connect() as conn:
         differences = await conn.run_sync(diff)
     assert differences == []
+
+
+@pytest.fixture
+def scratch_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the backend under test, dropped after the test."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"goodwill_scratch_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def client_on(scratch_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=scratch_url, log_level="warning")
+    db = Database(settings)
+    app = create_app(settings, database=db, background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await db.dispose()
+
+
+async def test_readiness_fails_until_the_schema_is_at_the_latest_migration(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    never = await client_on.get("/readyz")
+    assert never.status_code == 503
+    assert never.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "schema_revision": None,
+        "latest_revision": head_revision(),
+    }
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings, "0003")
+    behind = await client_on.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json()["schema_revision"] == "0003"
+    assert (await client_on.get("/healthz")).status_code == 200  # the process is up all along
+    await asyncio.to_thread(upgrade, settings)
+    ready = await client_on.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["schema_revision"] == head_revision()
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+        if BACKEND == "sqlite"
+        else "postgresql://postgres@127.0.0.1:1/nowhere"
+    )
+    settings = Settings(database_url=url, log_level="warning")
+    db = Database(settings)
+    app = create_app(settings, database=db, background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
+    await db.dispose()
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable"
+    assert r.json()["database"].startswith("unreachable")

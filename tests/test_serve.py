@@ -100,9 +100,7 @@ def test_serve_migrates_the_default_database_and_logs_each_request(
     secret = found.group(1)
     prefix = secret[: len("gw_sk_") + 10]
 
-    r = httpx.get(
-        f"{base}/v1/customers", headers={"X-Api-Key": secret, "X-Request-Id": "trace-42"}
-    )
+    r = httpx.get(f"{base}/v1/customers", headers={"X-Api-Key": secret, "X-Request-Id": "trace-42"})
     assert r.status_code == 200
     assert r.headers["x-request-id"] == "trace-42"
     r = httpx.get(f"{base}/v1/customers/not-there", headers={"Authorization": f"Bearer {secret}"})
