@@ -18,7 +18,7 @@ from goodwill.http.app import create_app
 from goodwill.migrate import head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.settings import Settings
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_url
+from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -136,3 +136,47 @@ async def test_readiness_fails_when_the_database_is_unreachable(tmp_path: Path) 
     assert r.status_code == 503
     assert r.json()["status"] == "unavailable"
     assert r.json()["database"].startswith("unreachable")
+
+
+async def test_openapi_describes_errors_as_they_are_answered(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path.startswith(("/v1/", "/client/v1/", "/functions/v1/"))
+    ]
+    assert len(operations) > 50
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        expected = (
+            "SimpleError" if path.endswith(("/operations", "/openapi-operations")) else "Error"
+        )
+        schema = responses["4XX"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{expected}"}, (path, method)
+        for status, response in responses.items():  # Litestar's own error shape is gone
+            properties = response.get("content", {}).get("application/json", {})
+            assert "detail" not in str(properties), (path, method, status)
+
+    r = await client.post("/v1/customers", json={"email": "x", "color": 1}, headers=tenant.headers)
+    assert r.status_code == 422
+    envelope = schemas["Error"]["properties"]["error"]
+    body = r.json()["error"]
+    assert set(envelope["required"]) <= body.keys() <= envelope["properties"].keys()
+    item = envelope["properties"]["errors"]["items"]
+    assert all(set(item["required"]) == e.keys() for e in body["errors"])
+    r = await client.post(
+        "/v1/operations",
+        content=b"{}",
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json().keys() == schemas["SimpleError"]["properties"].keys()
+    assert isinstance(r.json()["error"], str)
+
+    page = (await client.get("/docs")).text  # the page embeds the same document
+    assert '"SimpleError"' in page
+    assert "Validation Exception" not in page

@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
@@ -24,6 +23,7 @@ from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
 from goodwill.http.middleware import AccessLog, AuthMiddleware, add_request_id_header
+from goodwill.http.openapi import SwaggerPage, document_of
 from goodwill.links.public import follow_link
 from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
@@ -74,7 +74,7 @@ def api_routes() -> list[Any]:
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
 async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(encode(request.app.openapi_schema.to_schema()), media_type="application/json")
+    return Response(encode(document_of(request.app)), media_type="application/json")
 
 
 def create_app(
@@ -128,7 +128,7 @@ def create_app(
         description="Self-hosted referral and loyalty rewards engine.",
         path="/docs",
         render_plugins=[
-            SwaggerRenderPlugin(
+            SwaggerPage(
                 path="/",
                 js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                 css_url=f"{DOCS_ASSETS}/swagger-ui.css",
