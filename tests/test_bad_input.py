@@ -124,3 +124,19 @@ async def test_nul_in_query_and_path_parameters_is_a_422(
     r = await client.get("/v1/customers?source_id=a%00b")  # no key: still a 401 first
     assert r.status_code == 401
     await _nothing_written(db, tenant)
+
+
+async def test_a_body_nested_too_deeply_to_decode_is_a_400(
+    client: AsyncClient, tenant: Tenant, db
+) -> None:
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    deep = b"[" * 50_000 + b"]" * 50_000  # 100 KB, under the size limit
+    for body in (deep, b'{"source_id": "a", "metadata": {"k": ' + deep + b"}}"):
+        r = await client.post("/v1/customers", content=body, headers=headers)
+        assert r.status_code == 400, r.text
+        assert error_of(r)["code"] == "invalid_json"
+        assert "deep" in error_of(r)["message"]
+    r = await client.post("/v1/operations", content=deep, headers=headers)  # seed 002's shape
+    assert r.status_code == 400
+    assert r.json() == {"error": "The request body nests too deeply to be read"}
+    await _nothing_written(db, tenant)
