@@ -94,3 +94,49 @@ async def test_bad_query_and_path_parameters(client: AsyncClient, tenant: Tenant
     r = await client.delete("/v1/customers", headers=tenant.headers)
     assert r.status_code == 405
     assert error_of(r)["code"] == "method_not_allowed"
+
+
+async def test_nul_in_query_and_path_parameters_is_a_422(
+    client: AsyncClient, tenant: Tenant, db
+) -> None:
+    """PostgreSQL refuses NUL in text: a filter or a path part with one must not reach it."""
+    for url, param in (
+        ("/v1/customers?source_id=a%00b", "source_id"),
+        ("/v1/customers?email=a%00@x.io&limit=5", "email"),
+        ("/v1/products?sku=%00", "sku"),
+        ("/v1/loyalty-cards/ab%00c", "code"),
+        ("/v1/event-schemas/signed%00up", "event_name"),
+    ):
+        r = await client.get(url, headers=tenant.headers)
+        assert r.status_code == 422, (url, r.text)
+        error = error_of(r)
+        assert error["code"] == "validation_error"
+        assert [(e["param"], e["code"]) for e in error["errors"]] == [(param, "invalid")], url
+        assert "NUL" in error["message"]
+    r = await client.put(
+        "/v1/event-schemas/signed%00up", json={"properties": {}}, headers=tenant.headers
+    )
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "event_name"
+    r = await client.get("/r/gr%00ace")  # the public redirect, no key
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "code"
+    r = await client.get("/v1/customers?source_id=a%00b")  # no key: still a 401 first
+    assert r.status_code == 401
+    await _nothing_written(db, tenant)
+
+
+async def test_a_body_nested_too_deeply_to_decode_is_a_400(
+    client: AsyncClient, tenant: Tenant, db
+) -> None:
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    deep = b"[" * 50_000 + b"]" * 50_000  # 100 KB, under the size limit
+    for body in (deep, b'{"source_id": "a", "metadata": {"k": ' + deep + b"}}"):
+        r = await client.post("/v1/customers", content=body, headers=headers)
+        assert r.status_code == 400, r.text
+        assert error_of(r)["code"] == "invalid_json"
+        assert "deep" in error_of(r)["message"]
+    r = await client.post("/v1/operations", content=deep, headers=headers)  # seed 002's shape
+    assert r.status_code == 400
+    assert r.json() == {"error": "The request body nests too deeply to be read"}
+    await _nothing_written(db, tenant)

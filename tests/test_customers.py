@@ -131,3 +131,27 @@ async def test_customer_created_event_is_written_with_the_customer(
         ("customer.created", "urn:POST:/customers", r.json()["id"])
     ]
     assert events[0].data["source_id"] == "e1"
+
+
+async def test_concurrent_patches_to_one_source_id_give_one_winner_and_409s(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    """The unique constraint decides; the losers get a 409, never a 500 (PostgreSQL)."""
+    ids = [
+        (
+            await client.post("/v1/customers", json={"source_id": f"p{n}"}, headers=tenant.headers)
+        ).json()["id"]
+        for n in range(10)
+    ]
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/v1/customers/{i}", json={"source_id": "taken"}, headers=tenant.headers)
+            for i in ids
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 9
+    for r in responses:
+        if r.status_code == 409:
+            assert error_of(r)["param"] == "source_id"
+    listed = await client.get("/v1/customers?limit=100", headers=tenant.headers)
+    assert sorted(c["source_id"] for c in listed.json()["data"]).count("taken") == 1

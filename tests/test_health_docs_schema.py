@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import asyncpg
+import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
 
 from goodwill.db import Database
+from goodwill.http.app import create_app
+from goodwill.migrate import head_revision, upgrade
 from goodwill.models import metadata
+from goodwill.settings import Settings
+from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -50,3 +61,122 @@ async def test_migrated_schema_matches_the_models(db: Database) -> None:
     async with db.engine.connect() as conn:
         differences = await conn.run_sync(diff)
     assert differences == []
+
+
+@pytest.fixture
+def scratch_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the backend under test, dropped after the test."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"goodwill_scratch_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def client_on(scratch_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=scratch_url, log_level="warning")
+    db = Database(settings)
+    app = create_app(settings, database=db, background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await db.dispose()
+
+
+async def test_readiness_fails_until_the_schema_is_at_the_latest_migration(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    never = await client_on.get("/readyz")
+    assert never.status_code == 503
+    assert never.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "schema_revision": None,
+        "latest_revision": head_revision(),
+    }
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings, "0003")
+    behind = await client_on.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json()["schema_revision"] == "0003"
+    assert (await client_on.get("/healthz")).status_code == 200  # the process is up all along
+    await asyncio.to_thread(upgrade, settings)
+    ready = await client_on.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["schema_revision"] == head_revision()
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+        if BACKEND == "sqlite"
+        else "postgresql://postgres@127.0.0.1:1/nowhere"
+    )
+    settings = Settings(database_url=url, log_level="warning")
+    db = Database(settings)
+    app = create_app(settings, database=db, background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
+    await db.dispose()
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable"
+    assert r.json()["database"].startswith("unreachable")
+
+
+async def test_openapi_describes_errors_as_they_are_answered(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path.startswith(("/v1/", "/client/v1/", "/functions/v1/"))
+    ]
+    assert len(operations) > 50
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        expected = (
+            "SimpleError" if path.endswith(("/operations", "/openapi-operations")) else "Error"
+        )
+        schema = responses["4XX"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{expected}"}, (path, method)
+        for status, response in responses.items():  # Litestar's own error shape is gone
+            properties = response.get("content", {}).get("application/json", {})
+            assert "detail" not in str(properties), (path, method, status)
+
+    r = await client.post("/v1/customers", json={"email": "x", "color": 1}, headers=tenant.headers)
+    assert r.status_code == 422
+    envelope = schemas["Error"]["properties"]["error"]
+    body = r.json()["error"]
+    assert set(envelope["required"]) <= body.keys() <= envelope["properties"].keys()
+    item = envelope["properties"]["errors"]["items"]
+    assert all(set(item["required"]) == e.keys() for e in body["errors"])
+    r = await client.post(
+        "/v1/operations",
+        content=b"{}",
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json().keys() == schemas["SimpleError"]["properties"].keys()
+    assert isinstance(r.json()["error"], str)
+
+    page = (await client.get("/docs")).text  # the page embeds the same document
+    assert '"SimpleError"' in page
+    assert "Validation Exception" not in page

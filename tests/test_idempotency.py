@@ -6,6 +6,8 @@ from datetime import timedelta
 from httpx import AsyncClient
 
 from goodwill.idempotency.service import purge
+from goodwill.maintenance import run_once
+from goodwill.settings import Settings
 from tests.conftest import FakeClock, Tenant, count_rows, error_of
 
 
@@ -111,3 +113,26 @@ async def test_keys_are_kept_for_the_retention_period(
     async with db.transaction() as session:
         assert await purge(session, clock(), retention) >= 1
     assert await count_rows(db, "idempotency_keys", tenant.workspace_id) == 0
+
+
+async def test_the_purge_keeps_keys_for_the_setting_and_never_under_24_hours(
+    client: AsyncClient, tenant: Tenant, db, clock: FakeClock, settings: Settings
+) -> None:
+    """GOODWILL_IDEMPOTENCY_RETENTION_HOURS: 48 by default; a smaller value counts as 24."""
+    headers = {**tenant.headers, "Idempotency-Key": "kept"}
+    await client.post("/v1/customers", json={"source_id": "a"}, headers=headers)
+    too_short = Settings(database_url=settings.database_url, idempotency_retention_hours=1)
+
+    async def kept() -> int:  # other tests' keys share the database: count this workspace's
+        return await count_rows(db, "idempotency_keys", tenant.workspace_id)
+
+    clock.advance(hours=23)
+    await run_once(db, too_short, clock)
+    assert await kept() == 1
+    clock.advance(hours=24)  # 47 hours old
+    await run_once(db, settings, clock)  # the default keeps it for 48
+    assert await kept() == 1
+    replay = await client.post("/v1/customers", json={"source_id": "a"}, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    await run_once(db, too_short, clock)
+    assert await kept() == 0

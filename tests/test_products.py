@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from httpx import AsyncClient
 
 from tests.conftest import Tenant, count_rows, error_of
@@ -75,3 +77,27 @@ async def test_money_is_checked_against_the_currency(
         assert r.status_code == 422, (change, r.text)
         assert error_of(r)["param"] == param, change
     assert await count_rows(db, "products", tenant.workspace_id) == 0
+
+
+async def test_concurrent_patches_to_one_sku_give_one_winner_and_409s(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    """The unique constraint decides; the losers get a 409, never a 500 (PostgreSQL)."""
+    ids = []
+    for n in range(10):
+        body = {"sku": f"s{n}", "name": "S", "price": "1", "currency": "EUR"}
+        ids.append(
+            (await client.post("/v1/products", json=body, headers=tenant.headers)).json()["id"]
+        )
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/v1/products/{i}", json={"sku": "taken"}, headers=tenant.headers)
+            for i in ids
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 9
+    for r in responses:
+        if r.status_code == 409:
+            assert error_of(r)["param"] == "sku"
+    listed = await client.get("/v1/products?sku=taken", headers=tenant.headers)
+    assert len(listed.json()["data"]) == 1

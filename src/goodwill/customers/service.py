@@ -9,6 +9,7 @@ from typing import Any
 
 from msgspec import UNSET
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers.models import Customer
@@ -95,13 +96,20 @@ async def patch(
     customer = await repo.get(customer_id, for_update=True)
     changes = _changes(data)
     new_source = changes.get("source_id")
-    if new_source is not None and new_source != customer.source_id:
-        other = await repo.by_source_id(new_source)
-        if other is not None:
-            raise Conflict(
-                f"Another customer already has source_id {new_source!r}", param="source_id"
-            )
-    await _apply(session, customer, changes, now)
+    taken = Conflict(f"Another customer already has source_id {new_source!r}", param="source_id")
+    if (
+        new_source is not None
+        and new_source != customer.source_id
+        and await repo.by_source_id(new_source) is not None
+    ):
+        raise taken
+    try:
+        await _apply(session, customer, changes, now)
+    except IntegrityError as exc:
+        # A concurrent request took the source_id after the check: the constraint decides.
+        if "source_id" not in str(exc.orig):
+            raise
+        raise taken from None
     return customer
 
 

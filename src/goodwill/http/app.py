@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
@@ -23,7 +22,8 @@ from goodwill.http.echo import echo_purchase
 from goodwill.http.encoding import encode
 from goodwill.http.errors import EXCEPTION_HANDLERS
 from goodwill.http.health import healthz, readyz
-from goodwill.http.middleware import AuthMiddleware, RequestIdMiddleware, add_request_id_header
+from goodwill.http.middleware import AccessLog, AuthMiddleware, add_request_id_header
+from goodwill.http.openapi import SwaggerPage, document_of
 from goodwill.http.request import ExactRequest
 from goodwill.links.public import follow_link
 from goodwill.links.routes import routes as link_routes
@@ -75,7 +75,7 @@ def api_routes() -> list[Any]:
 
 @get("/openapi.json", opt={"auth": "public"}, include_in_schema=False)
 async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(encode(request.app.openapi_schema.to_schema()), media_type="application/json")
+    return Response(encode(document_of(request.app)), media_type="application/json")
 
 
 def create_app(
@@ -129,7 +129,7 @@ def create_app(
         description="Self-hosted referral and loyalty rewards engine.",
         path="/docs",
         render_plugins=[
-            SwaggerRenderPlugin(
+            SwaggerPage(
                 path="/",
                 js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                 css_url=f"{DOCS_ASSETS}/swagger-ui.css",
@@ -158,7 +158,7 @@ def create_app(
         opt={"auth": "public"},
         include_in_schema=False,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             v1,
             functions_router,
@@ -173,7 +173,7 @@ def create_app(
         ],
         openapi_config=openapi,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware(), AuthMiddleware()],
+        middleware=[AuthMiddleware()],
         before_send=[add_request_id_header],
         request_max_body_size=settings.max_body_bytes,
         request_class=ExactRequest,
@@ -188,6 +188,10 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    # Outside the router (as Litestar wraps its own CORS and tracing middleware), so that
+    # requests no route matches are logged too.
+    app.asgi_handler = AccessLog(app.asgi_handler)
+    return app
 
 
 def _state(**values: Any) -> Any:

@@ -133,6 +133,14 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return response
 
 
+def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """msgspec gives up on a body nested deeper than the interpreter's recursion limit: that is
+    the client's malformed input (no body Goodwill accepts nests past a few levels)."""
+    if "deserializing" in str(exc):
+        return render(request, InvalidJSON("The request body nests too deeply to be read"))
+    return handle_unexpected(request, exc)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled_error", path=request.url.path)
     error = GoodwillError("Internal error; the request id identifies it in the logs")
@@ -144,5 +152,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Replay: handle_replay,
     ValidationException: handle_validation,
     HTTPException: handle_http_exception,
+    RecursionError: handle_recursion,
     Exception: handle_unexpected,
 }

@@ -1,4 +1,4 @@
-"""Request ids, access logs, authentication and the body guard, as ASGI middleware.
+"""Request ids, access logs, authentication and the body and parameter guards, as ASGI middleware.
 
 Each route says how it authenticates through its ``opt["auth"]``, inherited from its router:
 ``"secret"`` (``X-Api-Key`` or ``Authorization: Bearer``), ``"client"`` (``X-Client-Application-Id``
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from typing import cast
+from urllib.parse import parse_qsl
 
 import structlog
 from litestar.datastructures import Headers
@@ -19,7 +20,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from goodwill.db import Database
-from goodwill.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from goodwill.errors import (
+    FieldError,
+    Forbidden,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from goodwill.ids import new_id
 from goodwill.workspaces.service import Principal, authenticate
 
@@ -47,12 +54,18 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         message["headers"] = headers
 
 
-class RequestIdMiddleware(ASGIMiddleware):
-    """Binds the request id to the logs and writes one access-log line per request."""
+class AccessLog:
+    """Wraps the whole app (``app.asgi_handler``), so that every HTTP request, routed or not (a
+    404 or 405 from the router), binds its request id to the logs and writes one access-log line.
+    """
 
-    scopes = (ScopeType.HTTP,)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
         rid = ensure_request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
@@ -65,7 +78,7 @@ class RequestIdMiddleware(ASGIMiddleware):
             await send(message)
 
         try:
-            await next_app(scope, receive, capture_status)
+            await self.app(scope, receive, capture_status)
         finally:
             principal = cast("Principal | None", scope.get("goodwill_principal"))
             access_log.info(
@@ -98,6 +111,8 @@ class AuthMiddleware(ASGIMiddleware):
                     raise
                 raise Unauthorized(message) from exc
             scope["goodwill_principal"] = principal  # type: ignore[typeddict-unknown-key]
+        if nul_errors := _nul_parameters(scope):
+            raise ValidationFailed(nul_errors)
         if scope.get("method") in _BODY_METHODS and scope["route_handler"].parsed_data_field:
             content_type = Headers.from_scope(scope).get("content-type", "")
             media = content_type.split(";", 1)[0].strip().lower()
@@ -107,6 +122,27 @@ class AuthMiddleware(ASGIMiddleware):
                     f"(got {content_type or 'no Content-Type'})"
                 )
         await next_app(scope, receive, send)
+
+
+def _nul_parameters(scope: Scope) -> list[FieldError]:
+    """Query and path parameters holding a NUL character: no stored string can contain one, and
+    PostgreSQL refuses them in text, so they are a 422 here rather than an error deep down."""
+    errors: list[FieldError] = []
+    if "\x00" in scope.get("path", ""):
+        errors.extend(
+            FieldError(name, "invalid", "must not contain NUL characters")
+            for name, value in scope.get("path_params", {}).items()
+            if isinstance(value, str) and "\x00" in value
+        )
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        errors.extend(
+            FieldError(key, "invalid", "must not contain NUL characters")
+            for key, value in pairs
+            if "\x00" in key or "\x00" in value
+        )
+    return errors
 
 
 def _secret_from(headers: Headers) -> str | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from msgspec import UNSET
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.repository import Repository
@@ -83,11 +84,17 @@ async def patch(
     if data.active is not UNSET:
         values["active"] = data.active
     if values:
-        await session.execute(
-            update(Product.__table__)  # type: ignore[arg-type]
-            .where(Product.__table__.c.id == product.id)
-            .values(**values, updated_at=now)
-        )
+        try:
+            await session.execute(
+                update(Product.__table__)  # type: ignore[arg-type]
+                .where(Product.__table__.c.id == product.id)
+                .values(**values, updated_at=now)
+            )
+        except IntegrityError as exc:
+            # A concurrent request took the sku after the check: the constraint decides.
+            if "sku" not in str(exc.orig):
+                raise
+            raise Conflict(f"A product with sku {data.sku!r} already exists", param="sku") from None
         await session.refresh(product)
     return product
 
