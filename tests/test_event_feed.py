@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from goodwill.db import Database
 from goodwill.events.feed import encode_cursor
-from goodwill.events.service import emit
+from goodwill.events.service import emit, flush
 from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
 from tests.webhook_helpers import emit_event, feed_caught_up
 
@@ -202,6 +202,7 @@ async def test_a_late_commit_holds_back_later_events_instead_of_being_skipped(
                     now=clock(),
                 )
             )
+            await flush(session)  # written now, committed last
             a_written.set()
             await release_a.wait()
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerOut, CustomerPatch, CustomerUpsert
+from goodwill.db.raw import Raw, Sql, raw
 from goodwill.db.repository import Repository
-from goodwill.db.upsert import insert_or_nothing
 from goodwill.errors import Conflict, NotFound, ValidationFailed
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
@@ -42,6 +42,61 @@ def _changes(data: CustomerUpsert | CustomerPatch) -> dict[str, Any]:
     return changes
 
 
+_COLUMNS = "id, source_id, email, name, metadata, created_at, updated_at"
+_BY_SOURCE = {
+    lock: Sql(
+        f"SELECT {_COLUMNS} FROM customers "  # noqa: S608 - fixed names, no input
+        "WHERE workspace_id = :workspace_id AND source_id = :source_id" + lock
+    )
+    for lock in ("", " FOR UPDATE")
+}
+_BY_ID = {
+    lock: Sql(
+        f"SELECT {_COLUMNS} FROM customers "  # noqa: S608 - fixed names, no input
+        "WHERE workspace_id = :workspace_id AND id = :id" + lock
+    )
+    for lock in ("", " FOR UPDATE")
+}
+_INSERT = Sql(
+    "INSERT INTO customers (id, workspace_id, source_id, email, name, metadata, created_at, "
+    "updated_at) VALUES (:id, :workspace_id, :source_id, :email, :name, :metadata, :now, :now) "
+    "ON CONFLICT (workspace_id, source_id) DO NOTHING RETURNING id"
+)
+_UPDATE = Sql(
+    "UPDATE customers SET email = :email, name = :name, metadata = :metadata, "
+    "updated_at = :updated_at WHERE id = :id"
+)
+
+
+def _customer(db: Raw, workspace_id: uuid.UUID, row: tuple[Any, ...]) -> Customer:
+    return Customer(
+        id=db.uuid_of(row[0]),
+        workspace_id=workspace_id,
+        source_id=row[1],
+        email=row[2],
+        name=row[3],
+        metadata_=db.json_of(row[4]),
+        created_at=db.time_of(row[5]),
+        updated_at=db.time_of(row[6]),
+    )
+
+
+def _lock(db: Raw) -> str:
+    """Row locks where there are any (PostgreSQL); SQLite writers are serialized already."""
+    return " FOR UPDATE" if db.dialect == "postgresql" else ""
+
+
+async def locked_by_id(
+    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID, *, param: str
+) -> Customer:
+    """The customer, locked until the transaction ends, or a 404 naming ``param``."""
+    db = await raw(session)
+    row = await db.one(_BY_ID[_lock(db)], workspace_id=workspace_id, id=customer_id)
+    if row is None:
+        raise NotFound(f"No customer {customer_id}", param=param)
+    return _customer(db, workspace_id, row)
+
+
 async def upsert(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -49,39 +104,61 @@ async def upsert(
     now: datetime,
     source: str,
 ) -> tuple[Customer, bool]:
-    """Create the customer with ``data.source_id``, or update the fields given. (row, created)."""
-    repo = CustomerRepository(session, workspace_id)
-    changes = _changes(data)
-    inserted = await insert_or_nothing(
-        session,
-        Customer.__table__,  # type: ignore[arg-type]
-        {
-            "id": new_id(),
-            "workspace_id": workspace_id,
-            "source_id": data.source_id,
-            "email": changes.get("email"),
-            "name": changes.get("name"),
-            "metadata": changes.get("metadata_", {}),
-            "created_at": now,
-            "updated_at": now,
-        },
-        ["workspace_id", "source_id"],
-    )
-    customer = await repo.by_source_id(data.source_id)
-    assert customer is not None
-    if inserted:
-        await emit(
-            session,
+    """Create the customer with ``data.source_id``, or update the fields given; the row stays
+    locked until the transaction ends. (row, created).
+
+    It runs on every purchase and event that names a customer, so it reads first (one indexed
+    lookup when the customer exists, as it mostly does); the unique constraint still decides a
+    race between two first sightings: the insert that loses does nothing and reads the winner.
+    """
+    db = await raw(session)
+    by_source = _BY_SOURCE[_lock(db)]
+    row = await db.one(by_source, workspace_id=workspace_id, source_id=data.source_id)
+    if row is None:
+        customer_id = new_id()
+        inserted = await db.one(
+            _INSERT,
+            id=customer_id,
             workspace_id=workspace_id,
-            type="customer.created",
-            source=source,
-            subject=customer.id,
-            data=to_builtins(CustomerOut.of(customer)),
+            source_id=data.source_id,
+            email=None if data.email is UNSET else data.email,
+            name=None if data.name is UNSET else data.name,
+            metadata={} if data.metadata is UNSET else data.metadata,
             now=now,
         )
-        return customer, True
-    changes.pop("source_id")
-    await _apply(session, customer, changes, now)
+        if inserted is not None:
+            customer = Customer(
+                id=customer_id,
+                workspace_id=workspace_id,
+                source_id=data.source_id,
+                email=None if data.email is UNSET else data.email,
+                name=None if data.name is UNSET else data.name,
+                metadata_={} if data.metadata is UNSET else data.metadata,
+                created_at=now,
+                updated_at=now,
+            )
+            await emit(
+                session,
+                workspace_id=workspace_id,
+                type="customer.created",
+                source=source,
+                subject=customer.id,
+                data=to_builtins(CustomerOut.of(customer)),
+                now=now,
+            )
+            return customer, True
+        row = await db.one(by_source, workspace_id=workspace_id, source_id=data.source_id)
+        assert row is not None  # the insert lost to it
+    customer = _customer(db, workspace_id, row)
+    email = customer.email if data.email is UNSET else data.email
+    name = customer.name if data.name is UNSET else data.name
+    metadata = customer.metadata_ if data.metadata is UNSET else data.metadata
+    if (email, name, metadata) != (customer.email, customer.name, customer.metadata_):
+        await db.run(
+            _UPDATE, id=customer.id, email=email, name=name, metadata=metadata, updated_at=now
+        )
+        customer.email, customer.name, customer.metadata_ = email, name, metadata
+        customer.updated_at = now
     return customer, False
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from goodwill.db import raw, sqlite_inline
-from goodwill.db.group_commit import GroupCommit
+from goodwill.db.group_commit import SHARED, GroupCommit, flush_outbox
 from goodwill.settings import Settings
 
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -53,10 +53,12 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
+        # What every session of this database may share: the caches of goodwill.workspaces.config
+        self.shared: dict[str, Any] = {}
         self._group: GroupCommit | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine, settings.sqlite_synchronous)
-            self._group = GroupCommit(self.engine, asyncio.Lock())
+            self._group = GroupCommit(self.engine, asyncio.Lock(), self.shared)
 
     @property
     def dialect(self) -> str:
@@ -93,9 +95,11 @@ class Database:
     async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         async with self._connect(write=write) as conn:
             session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=False)
+            session.info[SHARED] = self.shared
             try:
                 async with session.begin():
                     yield session
+                    await flush_outbox(session)
             finally:
                 raw.forget(session)
                 await session.close()

@@ -23,12 +23,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncTransaction
 
 from goodwill.db import raw
 
 MAX_BATCH = 64
+SHARED = "goodwill.shared"  # session.info key of what a Database's sessions share
 
 
 @dataclass(eq=False)
@@ -40,9 +42,23 @@ class _Batch:
     commit_queued: bool = False
 
 
+async def flush_outbox(session: AsyncSession) -> None:
+    """The transaction's buffered events, written before it ends (goodwill.events)."""
+    from goodwill.events.service import flush  # the events domain sits above storage
+
+    await flush(session)
+
+
 class GroupCommit:
-    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock, max_size: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        lock: asyncio.Lock,
+        shared: dict[str, Any],
+        max_size: int = MAX_BATCH,
+    ) -> None:
         self._engine = engine
+        self._shared = shared
         self._lock = lock
         self._max_size = max_size
         self._batch: _Batch | None = None
@@ -58,9 +74,11 @@ class GroupCommit:
                 autoflush=False,
                 join_transaction_mode="create_savepoint",
             )
+            session.info[SHARED] = self._shared
             try:
                 async with session.begin():
                     yield session
+                    await flush_outbox(session)
             finally:
                 raw.forget(session)
                 await session.close()

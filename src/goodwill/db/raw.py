@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -237,3 +238,17 @@ async def raw(session: AsyncSession) -> Raw:
 def forget(session: AsyncSession) -> None:
     """Drop the cached connection (the session is done with its transaction)."""
     session.info.pop(_INFO_KEY, None)
+
+
+def insert_into(table: Table, *, on_conflict: Sequence[str] | None = None) -> Sql:
+    """``INSERT INTO table (every column) VALUES (:every column)``, optionally doing nothing on
+    a conflict over ``on_conflict`` (then ``RETURNING`` the first of those columns, so a caller
+    can tell whether the row was written)."""
+    names = [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+    columns = ", ".join(f'"{n}"' for n in names)
+    values = ", ".join(f":{n}" for n in names)
+    text = f'INSERT INTO "{table.name}" ({columns}) VALUES ({values})'  # noqa: S608 - schema names
+    if on_conflict:
+        keys = ", ".join(f'"{n}"' for n in on_conflict)
+        text += f' ON CONFLICT ({keys}) DO NOTHING RETURNING "{on_conflict[0]}"'
+    return Sql(text)

@@ -7,6 +7,7 @@ A domain that starts emitting a new type adds it here and to the docs.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -53,7 +54,7 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def matches(patterns: list[str] | tuple[str, ...], event_type: str) -> bool:
+def matches(patterns: Sequence[str], event_type: str) -> bool:
     """Whether an endpoint subscribed to ``patterns`` receives ``event_type``.
 
     ``*`` matches everything; ``reward.*`` matches ``reward.created`` and any deeper type.

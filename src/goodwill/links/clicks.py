@@ -29,10 +29,10 @@ from goodwill.db.upsert import insert_or_nothing
 from goodwill.ids import new_id, random_token
 from goodwill.links.models import Click, InstallSecret, ReferralLink
 from goodwill.links.schemas import UTM_FIELDS
-from goodwill.programs import service as programs
 from goodwill.rewards import grant
 from goodwill.rules.engine import Occurrence
 from goodwill.rules.models import RewardRule
+from goodwill.workspaces import config as workspace_config
 
 LINKS: Table = ReferralLink.__table__  # type: ignore[assignment]
 CLICKS: Table = Click.__table__  # type: ignore[assignment]
@@ -154,7 +154,8 @@ async def _follow_with_rules(
 ) -> None:
     """The full path: the click and what the program's click rules grant, in one transaction."""
     async with db.transaction() as session:
-        program = await programs.get(session, row.workspace_id, row.program_id)
+        config = await workspace_config.current(session, row.workspace_id)
+        program = config.program(row.program_id)
         occurrence = Occurrence(
             trigger="click",
             at=now,

@@ -19,24 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
-from goodwill.customers.service import CustomerRepository
+from goodwill.db.raw import Raw, Sql, raw
 from goodwill.db.repository import Repository
-from goodwill.db.upsert import insert_or_nothing
-from goodwill.errors import Conflict
+from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
-from goodwill.links import service as links
-from goodwill.links.models import Click, ReferralLink
-from goodwill.programs import service as programs
-from goodwill.programs.models import Program
-from goodwill.promoters import service as promoters
-from goodwill.promoters.models import Promoter
+from goodwill.links.models import ReferralLink
 from goodwill.referrals.models import Referral
 from goodwill.referrals.schemas import Attribution, CustomerRef, ReferralOut
 from goodwill.rewards import grant
 from goodwill.rewards.service import attributes
 from goodwill.rules.engine import Block, Occurrence
+from goodwill.workspaces import config as workspace_config
+from goodwill.workspaces.config import ProgramInfo
 
 REFERRALS: Table = Referral.__table__  # type: ignore[assignment]
 
@@ -47,12 +43,45 @@ class ReferralRepository(Repository[Referral]):
 
 
 @dataclass(frozen=True)
+class LinkRef:
+    """What attribution needs of a referral link."""
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    promoter_id: uuid.UUID
+
+    @classmethod
+    def of(cls, link: ReferralLink) -> LinkRef:
+        return cls(link.id, link.program_id, link.promoter_id)
+
+
+@dataclass(frozen=True)
+class ClickRef:
+    """What attribution needs of a click."""
+
+    id: uuid.UUID
+    link_id: uuid.UUID
+    created_at: datetime
+    utm_params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PromoterRef:
+    """What attribution and the rules need of a promoter."""
+
+    id: uuid.UUID
+    email: str | None
+    customer_id: uuid.UUID | None
+    metadata_: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Touch:
     """An attribution as given: the link, how it was named, and the click if any."""
 
-    link: ReferralLink
+    link: LinkRef
     via: str  # code | link_id | click_id | referrer_id
-    click: Click | None = None
+    click: ClickRef | None = None
 
 
 @dataclass
@@ -65,8 +94,8 @@ class Attributed:
 
     status: str
     message: str
-    program: Program | None = None
-    promoter: Promoter | None = None
+    program: ProgramInfo | None = None
+    promoter: PromoterRef | None = None
     link_id: uuid.UUID | None = None
     click_id: uuid.UUID | None = None
     referral: Referral | None = None
@@ -89,24 +118,65 @@ class Attributed:
         }
 
 
+_LINK_COLUMNS = "id, program_id, promoter_id"
+_LINK_BY_CODE = Sql(
+    f"SELECT {_LINK_COLUMNS} FROM referral_links "  # noqa: S608 - fixed names, no input
+    "WHERE workspace_id = :workspace_id AND code = :code"
+)
+_LINK_BY_ID = Sql(
+    f"SELECT {_LINK_COLUMNS} FROM referral_links "  # noqa: S608 - fixed names, no input
+    "WHERE workspace_id = :workspace_id AND id = :id"
+)
+_CLICK = Sql(
+    "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id "
+    "FROM clicks c JOIN referral_links l ON l.id = c.link_id "
+    "WHERE c.workspace_id = :workspace_id AND c.id = :id"
+)
+_REFERRAL = Sql(
+    "SELECT id, program_id, promoter_id, link_id, click_id, source, referred_at, created_at "
+    "FROM referrals WHERE workspace_id = :workspace_id AND customer_id = :customer_id"
+)
+_PROMOTER = Sql(
+    "SELECT id, email, customer_id, metadata FROM promoters "
+    "WHERE workspace_id = :workspace_id AND id = :id"
+)
+_INSERT_REFERRAL = Sql(
+    "INSERT INTO referrals (id, workspace_id, program_id, promoter_id, link_id, click_id, "
+    "customer_id, source, referred_at, created_at) VALUES (:id, :workspace_id, :program_id, "
+    ":promoter_id, :link_id, :click_id, :customer_id, :source, :referred_at, :created_at) "
+    "ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING id"
+)
+
+
+def _link(db: Raw, row: tuple[Any, ...]) -> LinkRef:
+    return LinkRef(db.uuid_of(row[0]), db.uuid_of(row[1]), db.uuid_of(row[2]))
+
+
 async def resolve_customer(
     session: AsyncSession, workspace_id: uuid.UUID, ref: CustomerRef, now: datetime, source: str
 ) -> Customer:
     """The customer named by ``ref`` (created or updated by ``source_id``), locked."""
-    repo = CustomerRepository(session, workspace_id)
     if ref.id is not None:
-        customer = await repo.get(ref.id, param="customer.id")
-    else:
-        assert ref.source_id is not None
-        upsert = CustomerUpsert(
-            source_id=ref.source_id,
-            email=UNSET if ref.email is None else ref.email,
-            name=UNSET if ref.name is None else ref.name,
-            metadata=UNSET if ref.metadata is None else ref.metadata,
-        )
-        customer, _ = await customers.upsert(session, workspace_id, upsert, now, source)
-    await repo.lock(customer.id)
+        return await customers.locked_by_id(session, workspace_id, ref.id, param="customer.id")
+    assert ref.source_id is not None
+    upsert = CustomerUpsert(
+        source_id=ref.source_id,
+        email=UNSET if ref.email is None else ref.email,
+        name=UNSET if ref.name is None else ref.name,
+        metadata=UNSET if ref.metadata is None else ref.metadata,
+    )
+    customer, _ = await customers.upsert(session, workspace_id, upsert, now, source)
     return customer
+
+
+async def link_by_code(
+    session: AsyncSession, workspace_id: uuid.UUID, code: str, *, param: str = "code"
+) -> LinkRef:
+    db = await raw(session)
+    row = await db.one(_LINK_BY_CODE, workspace_id=workspace_id, code=code)
+    if row is None:
+        raise NotFound(f"No referral link with code {code!r}", param=param)
+    return _link(db, row)
 
 
 async def resolve_touch(
@@ -114,28 +184,58 @@ async def resolve_touch(
 ) -> Touch | None:
     """The link named by ``code``, ``link_id`` or ``click_id``; unknown ones are a 404."""
     if given.code is not None:
-        return Touch(await links.by_code(session, workspace_id, given.code), "code")
+        return Touch(await link_by_code(session, workspace_id, given.code), "code")
+    db = await raw(session)
     if given.link_id is not None:
-        link = await links.LinkRepository(session, workspace_id).get(given.link_id, param="link_id")
-        return Touch(link, "link_id")
+        row = await db.one(_LINK_BY_ID, workspace_id=workspace_id, id=given.link_id)
+        if row is None:
+            raise NotFound(f"No referral link {given.link_id}", param="link_id")
+        return Touch(_link(db, row), "link_id")
     if given.click_id is not None:
-        click = await links.get_click(session, workspace_id, given.click_id, param="click_id")
-        return Touch(await links.get(session, workspace_id, click.link_id), "click_id", click)
+        row = await db.one(_CLICK, workspace_id=workspace_id, id=given.click_id)
+        if row is None:
+            raise NotFound(f"No click {given.click_id}", param="click_id")
+        link_id = db.uuid_of(row[1])
+        click = ClickRef(db.uuid_of(row[0]), link_id, db.time_of(row[2]), db.json_of(row[3]) or {})
+        link = LinkRef(link_id, db.uuid_of(row[4]), db.uuid_of(row[5]))
+        return Touch(link, "click_id", click)
     return None
 
 
 async def referral_of(
     session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
 ) -> Referral | None:
-    stmt = (
-        ReferralRepository(session, workspace_id)
-        .select()
-        .where(Referral.customer_id == customer_id)
+    db = await raw(session)
+    row = await db.one(_REFERRAL, workspace_id=workspace_id, customer_id=customer_id)
+    if row is None:
+        return None
+    return Referral(
+        id=db.uuid_of(row[0]),
+        workspace_id=workspace_id,
+        program_id=db.uuid_of(row[1]),
+        promoter_id=db.uuid_of(row[2]),
+        link_id=db.uuid_or_none(row[3]),
+        click_id=db.uuid_or_none(row[4]),
+        customer_id=customer_id,
+        source=row[5],
+        referred_at=db.time_of(row[6]),
+        created_at=db.time_of(row[7]),
     )
-    return (await session.scalars(stmt)).first()
 
 
-def is_self_referral(promoter: Promoter, customer: Customer) -> bool:
+async def promoter_ref(
+    session: AsyncSession, workspace_id: uuid.UUID, promoter_id: uuid.UUID
+) -> PromoterRef:
+    db = await raw(session)
+    row = await db.one(_PROMOTER, workspace_id=workspace_id, id=promoter_id)
+    if row is None:
+        raise NotFound(f"No promoter {promoter_id}")
+    return PromoterRef(
+        db.uuid_of(row[0]), row[1], db.uuid_or_none(row[2]), db.json_of(row[3]) or {}
+    )
+
+
+def is_self_referral(promoter: PromoterRef, customer: Customer) -> bool:
     if promoter.customer_id is not None and promoter.customer_id == customer.id:
         return True
     return bool(
@@ -154,10 +254,11 @@ async def attribute(
 ) -> Attributed:
     """Decide the attribution of something ``customer`` did at ``at``; writes nothing."""
     workspace_id = customer.workspace_id
+    config = await workspace_config.current(session, workspace_id)
     existing = await referral_of(session, workspace_id, customer.id)
     if existing is not None:
-        program = await programs.get(session, workspace_id, existing.program_id)
-        promoter = await promoters.get(session, workspace_id, existing.promoter_id)
+        program = config.program(existing.program_id)
+        promoter = await promoter_ref(session, workspace_id, existing.promoter_id)
         message = "the customer's referral"
         if touch is not None and touch.link.promoter_id != existing.promoter_id:
             message = (
@@ -177,8 +278,8 @@ async def attribute(
     if touch is None:
         return Attributed("none", "no attribution was given and the customer has no referral")
     link = touch.link
-    program = await programs.get(session, workspace_id, link.program_id)
-    promoter = await promoters.get(session, workspace_id, link.promoter_id)
+    program = config.program(link.program_id)
+    promoter = await promoter_ref(session, workspace_id, link.promoter_id)
     click_id = None if touch.click is None else touch.click.id
     block = None
     if is_self_referral(promoter, customer):
@@ -227,8 +328,9 @@ async def save_referral(
     session: AsyncSession, referral: Referral, now: datetime, source: str
 ) -> None:
     """Write a new referral and its ``referral.created`` event."""
+    db = await raw(session)
     values = {c.key: getattr(referral, c.key) for c in REFERRALS.columns}
-    if not await insert_or_nothing(session, REFERRALS, values, ["workspace_id", "customer_id"]):
+    if await db.one(_INSERT_REFERRAL, **values) is None:
         raise Conflict("The customer was referred by a concurrent request; retry to see it")
     await emit(
         session,

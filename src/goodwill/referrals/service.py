@@ -26,10 +26,12 @@ from goodwill.programs import service as programs
 from goodwill.programs.models import Program
 from goodwill.promoters import service as promoters
 from goodwill.referrals.attribution import (
+    LinkRef,
     ReferralRepository,
     Touch,
     attribute,
     customer_facts,
+    link_by_code,
     occurrence_for,
     referral_of,
     resolve_customer,
@@ -145,7 +147,7 @@ async def _referrer_touch(
     )
     if promoter is None or not found:
         raise NotFound(f"No promoter is the customer {referrer_id!r}", param="referrer_id")
-    return Touch(found[promoter.id], "referrer_id")
+    return Touch(LinkRef.of(found[promoter.id]), "referrer_id")
 
 
 async def record_conversion(
@@ -174,7 +176,7 @@ async def record_conversion(
     del event_type_prefix
     touch = None
     if code is not None:
-        touch = Touch(await links.by_code(session, workspace_id, code), "code")
+        touch = Touch(await link_by_code(session, workspace_id, code), "code")
     elif referrer_id is not None:
         touch = await _referrer_touch(session, workspace_id, referrer_id)
     repo = CustomerRepository(session, workspace_id)

@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.raw import Sql, insert_into, raw
 from goodwill.ids import new_id
-from goodwill.programs.models import Program
-from goodwill.promoters import service as promoters
 from goodwill.rewards import ledger
 from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import amount_of
 from goodwill.rewards.service import emit_reward
-from goodwill.rules import service as rules_service
 from goodwill.rules.engine import (
     Counters,
     Decision,
@@ -37,8 +35,14 @@ from goodwill.rules.engine import (
     period_end,
     period_start,
 )
+from goodwill.workspaces import config as workspace_config
+from goodwill.workspaces.config import ProgramInfo
 
 REWARDS: Table = Reward.__table__  # type: ignore[assignment]
+_INSERT = insert_into(REWARDS)
+_LOCK_PROMOTER = Sql(
+    "SELECT id FROM promoters WHERE workspace_id = :workspace_id AND id = :id FOR UPDATE"
+)
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,30 @@ class Firing:
 class Target:
     """Who and what the rewards are for."""
 
-    program: Program
+    program: ProgramInfo
     promoter_id: uuid.UUID
     referral_id: uuid.UUID | None
     customer_id: uuid.UUID | None
     source_type: str  # purchase | lead | click | event
     source_id: uuid.UUID
     purchase_id: uuid.UUID | None = None
+
+
+def _in(prefix: str, values: Sequence[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+    """``:prefix0, :prefix1, …`` and their values, for an ``IN (…)`` of a few ids."""
+    params: dict[str, Any] = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
+
+
+_STATEMENTS: dict[str, Sql] = {}
+
+
+def _sql(text: str) -> Sql:
+    """One :class:`Sql` per distinct text (the counters' texts vary with the number of rules)."""
+    found = _STATEMENTS.get(text)
+    if found is None:
+        found = _STATEMENTS[text] = Sql(text)
+    return found
 
 
 async def _counters(
@@ -70,47 +91,48 @@ async def _counters(
     per_referral_rules = [r.id for r in relevant if r.per_referral is not None]
     per_referral: dict[uuid.UUID, int] = {}
     workspace_id = target.program.workspace_id
+    db = await raw(session)
     if per_referral_rules and target.referral_id is not None:
-        stmt = (
-            select(Reward.rule_id, func.count())
-            .where(
-                Reward.workspace_id == workspace_id,
-                Reward.referral_id == target.referral_id,
-                Reward.rule_id.in_(per_referral_rules),
-                Reward.status != "voided",
-            )
-            .group_by(Reward.rule_id)
+        ids, params = _in("rule", per_referral_rules)
+        rows = await db.all(
+            _sql(
+                "SELECT rule_id, count(*) FROM rewards WHERE workspace_id = :workspace_id "  # noqa: S608 - only placeholders are interpolated
+                f"AND referral_id = :referral_id AND rule_id IN ({ids}) "
+                "AND status <> 'voided' GROUP BY rule_id"
+            ),
+            workspace_id=workspace_id,
+            referral_id=target.referral_id,
+            **params,
         )
-        per_referral = {rule_id: int(n) for rule_id, n in (await session.execute(stmt)).all()}
+        per_referral = {db.uuid_of(rule_id): int(n) for rule_id, n in rows}
     limited = [r for r in relevant if r.promoter_limit is not None]
     per_promoter: dict[uuid.UUID, tuple[int, int]] = {}
     if limited:
-        await promoters.lock(session, workspace_id, target.promoter_id)
+        if db.dialect == "postgresql":
+            await db.run(_LOCK_PROMOTER, workspace_id=workspace_id, id=target.promoter_id)
         by_period: dict[str, list[uuid.UUID]] = {}
         for rule in limited:
             assert rule.promoter_limit is not None
             by_period.setdefault(rule.promoter_limit.period, []).append(rule.id)
         for period, rule_ids in by_period.items():
-            totals = (
-                select(
-                    Reward.rule_id,
-                    func.count(),
-                    func.sum(Reward.amount_minor - Reward.reversed_minor),
-                )
-                .where(
-                    Reward.workspace_id == workspace_id,
-                    Reward.promoter_id == target.promoter_id,
-                    Reward.rule_id.in_(rule_ids),
-                    Reward.status != "voided",
-                )
-                .group_by(Reward.rule_id)
+            ids, params = _in("rule", rule_ids)
+            text = (
+                "SELECT rule_id, count(*), sum(amount_minor - reversed_minor) FROM rewards "  # noqa: S608 - only placeholders are interpolated
+                "WHERE workspace_id = :workspace_id AND promoter_id = :promoter_id "
+                f"AND rule_id IN ({ids}) AND status <> 'voided'"
             )
             start = period_start(occurrence.now, period)
             if start is not None:  # this calendar period only; lifetime: every reward
-                end = period_end(start, period)
-                totals = totals.where(Reward.created_at >= start, Reward.created_at < end)
-            for rule_id, n, total in (await session.execute(totals)).all():
-                per_promoter[rule_id] = (int(n), int(total or 0))
+                text += " AND created_at >= :start AND created_at < :end"
+                params.update(start=start, end=period_end(start, period))
+            rows = await db.all(
+                _sql(text + " GROUP BY rule_id"),
+                workspace_id=workspace_id,
+                promoter_id=target.promoter_id,
+                **params,
+            )
+            for rule_id, n, total in rows:
+                per_promoter[db.uuid_of(rule_id)] = (int(n), int(total or 0))
     return Counters(per_referral=per_referral, per_promoter=per_promoter)
 
 
@@ -118,9 +140,8 @@ async def decide_for(
     session: AsyncSession, target: Target, occurrence: Occurrence
 ) -> tuple[list[Decision], dict[uuid.UUID, uuid.UUID]]:
     """The decisions, and a fresh reward id for each rule that fires (nothing written)."""
-    rules = await rules_service.active_rules(
-        session, target.program.workspace_id, target.program.id
-    )
+    config = await workspace_config.current(session, target.program.workspace_id)
+    rules = config.rules.get(target.program.id, ())
     counters = Counters()
     if occurrence.block is None and occurrence.program_status == "active":
         counters = await _counters(session, target, rules, occurrence)
@@ -175,7 +196,7 @@ async def write(
         )
     if not rows:
         return []
-    await session.execute(insert(REWARDS), rows)
+    await (await raw(session)).run_many(_INSERT, rows)
     rewards = [Reward(**row) for row in rows]  # transient: for the answer and the events
     await ledger.write(
         session,

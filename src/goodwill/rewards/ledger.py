@@ -20,14 +20,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.raw import insert_into, raw
 from goodwill.ids import new_id
 from goodwill.rewards.models import LedgerEntry, Reward
 
 BUCKETS = ("pending", "approved", "paid", "clawback")
 LEDGER: Table = LedgerEntry.__table__  # type: ignore[assignment]
+_INSERT = insert_into(LEDGER)
 
 
 def account_of(reward: Reward) -> tuple[str, uuid.UUID]:
@@ -94,4 +96,4 @@ def move(
 
 async def write(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
     if entries:
-        await session.execute(insert(LEDGER), entries)
+        await (await raw(session)).run_many(_INSERT, entries)

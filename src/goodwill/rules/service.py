@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -339,33 +339,62 @@ async def list_(
     return rows, next_cursor, program
 
 
-def to_engine(rule: RewardRule) -> Rule:
+# The columns a rule is made of, in the order :func:`rule_of` reads them from a row.
+RULE_FIELDS = (
+    "id",
+    "name",
+    "trigger",
+    "conditions",
+    "reward_type",
+    "amount_minor",
+    "percent",
+    "cap_minor",
+    "points",
+    "beneficiary",
+    "per_referral",
+    "window_days",
+    "promoter_period",
+    "promoter_max_count",
+    "promoter_max_amount",
+    "hold_days",
+    "exclusive_group",
+)
+
+
+def rule_of(fields: Mapping[str, Any]) -> Rule:
+    """The engine's rule from a rule's stored columns (:data:`RULE_FIELDS`)."""
     limit = None
-    if rule.promoter_period is not None:
+    if fields["promoter_period"] is not None:
         limit = PromoterLimit(
-            period=rule.promoter_period,
-            max_count=rule.promoter_max_count,
-            max_amount=rule.promoter_max_amount,
+            period=fields["promoter_period"],
+            max_count=fields["promoter_max_count"],
+            max_amount=fields["promoter_max_amount"],
         )
+    percent = fields["percent"]
+    condition = fields["conditions"]
     return Rule(
-        id=rule.id,
-        name=rule.name,
-        trigger=rule.trigger,
+        id=fields["id"],
+        name=fields["name"],
+        trigger=fields["trigger"],
         reward=RewardSpec(
-            type=rule.reward_type,
-            amount_minor=rule.amount_minor,
-            percent=None if rule.percent is None else Decimal(rule.percent),
-            cap_minor=rule.cap_minor,
-            points=rule.points,
+            type=fields["reward_type"],
+            amount_minor=fields["amount_minor"],
+            percent=None if percent is None else Decimal(percent),
+            cap_minor=fields["cap_minor"],
+            points=fields["points"],
         ),
-        condition=None if rule.conditions is None else conditions.parse(rule.conditions),
-        beneficiary=rule.beneficiary,
-        per_referral=rule.per_referral,
-        window_days=rule.window_days,
+        condition=None if condition is None else conditions.parse(condition),
+        beneficiary=fields["beneficiary"],
+        per_referral=fields["per_referral"],
+        window_days=fields["window_days"],
         promoter_limit=limit,
-        hold_days=rule.hold_days,
-        exclusive_group=rule.exclusive_group,
+        hold_days=fields["hold_days"],
+        exclusive_group=fields["exclusive_group"],
     )
+
+
+def to_engine(rule: RewardRule) -> Rule:
+    return rule_of({name: getattr(rule, name) for name in RULE_FIELDS})
 
 
 async def active_rules(

@@ -7,15 +7,15 @@ cannot be recorded without its deliveries, nor a delivery exist for a change tha
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.events.catalog import matches
 from goodwill.ids import new_id
-from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
+from goodwill.workspaces import config as workspace_config
 
 TEST_EVENT = "webhook_endpoint.test"
 
@@ -40,50 +40,25 @@ def delivery_row(
     }
 
 
-_CACHE = "goodwill.webhook_subscriptions"
-
-
-async def _subscriptions(
-    session: AsyncSession, workspace_id: uuid.UUID
-) -> list[tuple[uuid.UUID, list[str]]]:
-    """The workspace's enabled endpoints and their patterns, read once per transaction (a
-    request that emits several events reads them once). Changing endpoints forgets them."""
-    cache: dict[uuid.UUID, list[tuple[uuid.UUID, list[str]]]] = session.info.setdefault(_CACHE, {})
-    found = cache.get(workspace_id)
-    if found is None:
-        rows = await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.workspace_id == workspace_id,
-                WebhookEndpoint.enabled.is_(True),
-                WebhookEndpoint.deleted_at.is_(None),
-            )
-        )
-        found = cache[workspace_id] = [(i, list(p)) for i, p in rows.all()]
-    return found
-
-
 def forget_subscriptions(session: AsyncSession) -> None:
-    session.info.pop(_CACHE, None)
+    """After changing endpoints: this transaction reads the subscriptions again."""
+    workspace_config.forget(session)
 
 
-async def fan_out(
-    session: AsyncSession,
+def deliveries_for(
+    subscriptions: Sequence[tuple[uuid.UUID, Sequence[str]]],
     *,
     workspace_id: uuid.UUID,
     event_id: uuid.UUID,
     event_type: str,
     now: datetime,
     only_endpoint: uuid.UUID | None = None,
-) -> int:
-    """Create the deliveries of a new event; returns how many."""
-    subscriptions = await _subscriptions(session, workspace_id)
+) -> list[dict[str, Any]]:
+    """The pending deliveries of a new event: one per subscribed endpoint."""
     if only_endpoint is not None:
         targets = [i for i, _ in subscriptions if i == only_endpoint]
     elif event_type == TEST_EVENT:
         targets = []
     else:
         targets = [i for i, patterns in subscriptions if matches(patterns, event_type)]
-    rows = [delivery_row(workspace_id, endpoint_id, event_id, now) for endpoint_id in targets]
-    if rows:
-        await session.execute(insert(WebhookDelivery), rows)
-    return len(rows)
+    return [delivery_row(workspace_id, endpoint_id, event_id, now) for endpoint_id in targets]

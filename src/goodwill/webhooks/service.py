@@ -20,7 +20,7 @@ from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, FieldError, NotFound, ValidationFailed
 from goodwill.events.catalog import matches, pattern_problem
 from goodwill.events.models import Event
-from goodwill.events.service import emit
+from goodwill.events.service import emit, flush
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
 from goodwill.settings import Settings
@@ -321,6 +321,7 @@ async def send_test(
         now=now,
         only_endpoint=endpoint.id,
     )
+    await flush(session)
     ids = await session.scalars(
         select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id)
     )

@@ -31,7 +31,7 @@ WATCHED = {
 
 
 def _name(table: str, event: str) -> str:
-    return f"trg_{table}_{event.split()[0].lower()}_config_version"
+    return f"trg_{table}_{event.split(maxsplit=1)[0].lower()}_config_version"
 
 
 def upgrade() -> None:
@@ -68,7 +68,7 @@ def upgrade() -> None:
         for event in events:
             row = "OLD" if event == "DELETE" else "NEW"
             op.execute(
-                f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} BEGIN "
+                f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} BEGIN "  # noqa: S608
                 "UPDATE workspaces SET config_version = abs(random()) "
                 f"WHERE id = {row}.workspace_id; END"
             )
@@ -79,7 +79,8 @@ def downgrade() -> None:
     for table, events in WATCHED.items():
         for event in events:
             op.execute(
-                f"DROP TRIGGER IF EXISTS {_name(table, event)}" + (f" ON {table}" if postgres else "")
+                f"DROP TRIGGER IF EXISTS {_name(table, event)}"
+                + (f" ON {table}" if postgres else "")
             )
     if postgres:
         op.execute("DROP FUNCTION goodwill_bump_config_version()")
