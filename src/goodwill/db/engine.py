@@ -129,6 +129,8 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Savepoints (goodwill.db.group_commit) journal the pages they change: in memory.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         # No busy handler: sqlite_inline awaits another process's write lock instead.
         cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()

@@ -4,7 +4,8 @@ SQLite has one writer at a time, and with ``synchronous=FULL`` every ``COMMIT`` 
 fsync of the WAL. One transaction per request would pay that fsync (and a ``BEGIN IMMEDIATE``)
 per request, with the event loop stalled meanwhile. Instead, in each process:
 
-- the first writer opens a *batch*: a connection and a ``BEGIN IMMEDIATE`` transaction;
+- the first writer opens a *batch*: a ``BEGIN IMMEDIATE`` transaction on the process's one
+  writing connection;
 - every write transaction runs, one at a time, in its own ``SAVEPOINT`` on that connection. If
   it fails, it is rolled back to its savepoint and its error is raised; the others are untouched;
 - when a transaction ends, the batch's commit is queued behind the writers already waiting
@@ -62,6 +63,9 @@ class GroupCommit:
         self._lock = lock
         self._max_size = max_size
         self._batch: _Batch | None = None
+        # One connection for every batch: its page cache stays warm, since no other
+        # connection of this process writes.
+        self._connection: AsyncConnection | None = None
         self._commits: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
@@ -111,14 +115,23 @@ class GroupCommit:
                     task.add_done_callback(self._commits.discard)
 
     async def _open(self) -> _Batch:
-        connection = await self._engine.connect()
-        try:
+        connection = self._connection
+        if connection is None:
+            connection = await self._engine.connect()
             await connection.execution_options(goodwill_begin="IMMEDIATE")
+            self._connection = connection
+        try:
             transaction = await connection.begin()
         except BaseException:
-            await connection.close()
+            await self._drop_connection()
             raise
         return _Batch(connection, transaction, asyncio.get_running_loop().create_future())
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def _commit(self, batch: _Batch) -> None:
         async with self._lock:
@@ -135,10 +148,9 @@ class GroupCommit:
             batch.done.set_exception(error)
             batch.done.exception()  # retrieved: each waiter re-raises it
             await _quietly_rollback(batch.transaction)
+            await self._drop_connection()  # start the next batch on a fresh connection
         else:
             batch.done.set_result(None)
-        finally:
-            await batch.connection.close()
 
     async def close(self) -> None:
         """Commit what is open and wait for queued commits (at shutdown)."""
@@ -147,6 +159,8 @@ class GroupCommit:
                 await self._commit_locked(self._batch)
         if self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
+        async with self._lock:
+            await self._drop_connection()
 
 
 async def _quietly_rollback(transaction: AsyncTransaction) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
@@ -126,7 +126,11 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        v = value.astimezone(UTC)
+        return (
+            f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+        )
     if isinstance(value, dict | list):
         return json_text(value)
     return value
@@ -177,9 +181,10 @@ class _SQLiteRaw(Raw):
 class _PostgresRaw(Raw):
     dialect = "postgresql"
 
-    def __init__(self, adapted: Any) -> None:
+    def __init__(self, adapted: Any, *, autocommit: bool = False) -> None:
         self._adapted = adapted  # SQLAlchemy's AsyncAdapt_asyncpg_connection
         self._conn = adapted._connection  # the asyncpg.Connection
+        self._autocommit = autocommit
 
     def bind(self, value: Any) -> Any:
         return _pg_value(value)
@@ -187,7 +192,7 @@ class _PostgresRaw(Raw):
     async def _begun(self) -> None:
         # SQLAlchemy's asyncpg adapter starts its transaction lazily, on its own first
         # statement; a raw statement must not run before it, outside the transaction.
-        if self._adapted._transaction is None:
+        if self._adapted._transaction is None and not self._autocommit:
             await self._adapted._start_transaction()
 
     def _args(self, sql: Sql, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -233,6 +238,15 @@ async def raw(session: AsyncSession) -> Raw:
             found = _PostgresRaw(fairy.dbapi_connection)
         session.info[_INFO_KEY] = found
     return found
+
+
+async def raw_reads(connection: AsyncConnection) -> Raw:
+    """A pooled connection for single-statement reads outside any transaction (each statement
+    sees what is committed when it runs): no ``BEGIN``, no ``ROLLBACK``."""
+    fairy = await connection.get_raw_connection()
+    if connection.dialect.name == "sqlite":
+        return _SQLiteRaw(fairy.driver_connection._conn)  # type: ignore[union-attr]
+    return _PostgresRaw(fairy.dbapi_connection, autocommit=True)
 
 
 def forget(session: AsyncSession) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.raw import Sql, raw
 from goodwill.db.repository import Repository
 from goodwill.ids import new_id, random_code
 from goodwill.loyalty.models import LoyaltyCard
@@ -38,6 +38,19 @@ class CardRepository(Repository[LoyaltyCard]):
         return (await self.session.scalars(self.select().where(LoyaltyCard.code == code))).first()
 
 
+_CARD = Sql(
+    "SELECT id, code, created_at FROM loyalty_cards "
+    "WHERE program_id = :program_id AND customer_id = :customer_id"
+)
+# No conflict target: a concurrent card for the same customer, or (astronomically rarely) a
+# code already taken, both end in DO NOTHING; the read that follows tells them apart.
+_INSERT = Sql(
+    "INSERT INTO loyalty_cards (id, workspace_id, program_id, customer_id, code, created_at) "
+    "VALUES (:id, :workspace_id, :program_id, :customer_id, :code, :created_at) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
 async def ensure_card(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -46,31 +59,29 @@ async def ensure_card(
     now: datetime,
 ) -> LoyaltyCard:
     """The customer's card in the program, created (with a fresh code) if it has none."""
-    repo = CardRepository(session, workspace_id)
-    card = await repo.for_customer(program_id, customer_id)
-    if card is not None:
-        return card
-    table = LoyaltyCard.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for _ in range(_ATTEMPTS):
-        # No conflict target: a concurrent card for the same customer, or (astronomically rarely)
-        # a code already taken, both end in DO NOTHING; the read below tells them apart.
-        await session.execute(
-            insert(table)  # type: ignore[arg-type]
-            .values(
-                id=new_id(),
+    db = await raw(session)
+    for attempt in range(_ATTEMPTS + 1):
+        row = await db.one(_CARD, program_id=program_id, customer_id=customer_id)
+        if row is not None:
+            return LoyaltyCard(
+                id=db.uuid_of(row[0]),
                 workspace_id=workspace_id,
                 program_id=program_id,
                 customer_id=customer_id,
-                code=random_code(CODE_LENGTH),
-                created_at=now,
+                code=row[1],
+                created_at=db.time_of(row[2]),
             )
-            .on_conflict_do_nothing()
+        if attempt == _ATTEMPTS:
+            break
+        await db.run(
+            _INSERT,
+            id=new_id(),
+            workspace_id=workspace_id,
+            program_id=program_id,
+            customer_id=customer_id,
+            code=random_code(CODE_LENGTH),
+            created_at=now,
         )
-        card = await repo.for_customer(program_id, customer_id)
-        if card is not None:
-            return card
     raise RuntimeError("could not draw a free card code")  # pragma: no cover
 
 

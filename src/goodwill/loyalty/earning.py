@@ -26,6 +26,7 @@ Points
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -51,11 +52,11 @@ from goodwill.rules import conditions
 PURCHASE_TRIGGER = "purchase"
 
 
-def stamps_settings(raw: dict[str, Any]) -> StampsSettings:
+def stamps_settings(raw: Mapping[str, Any]) -> StampsSettings:
     return msgspec.convert(raw, StampsSettings)
 
 
-def points_settings(raw: dict[str, Any]) -> PointsSettings:
+def points_settings(raw: Mapping[str, Any]) -> PointsSettings:
     return msgspec.convert(raw, PointsSettings)
 
 

@@ -26,6 +26,7 @@ from goodwill.loyalty.earning import (
 from goodwill.loyalty.facts import EventFacts, LoyaltyOutcome, PurchaseFacts
 from goodwill.loyalty.models import LoyaltyCard
 from goodwill.programs import service as programs
+from goodwill.workspaces import config as workspace_config
 
 LOYALTY_KINDS = ("stamps", "points")
 
@@ -42,7 +43,7 @@ async def record_purchase(
     purchase earning rules of every active points program. Recording it again adds nothing."""
     outcome = LoyaltyOutcome()
     earned_at = min(purchase.occurred_at or now, now)
-    for program in await programs.active(session, workspace_id, LOYALTY_KINDS):
+    for program in (await workspace_config.current(session, workspace_id)).loyalty:
         if program.kind == "stamps":
             count, why = stamps_for(stamps_settings(program.settings), program.currency, purchase)
             if count == 0:
@@ -158,8 +159,8 @@ async def record_custom_event(
     """Points from the earning rules triggered by the event's name, in every active points
     program, or only in ``card``'s program when the event names a card (seed 003 ``loyalty``)."""
     outcome = LoyaltyOutcome()
-    for program in await programs.active(session, workspace_id, ("points",)):
-        if card is not None and program.id != card.program_id:
+    for program in (await workspace_config.current(session, workspace_id)).loyalty:
+        if program.kind != "points" or (card is not None and program.id != card.program_id):
             continue
         settings = points_settings(program.settings)
         earned, why = event_points(settings, event)

@@ -12,15 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.raw import insert_into, raw
 from goodwill.ids import new_id
 from goodwill.loyalty.events import emit_qualifying_purchase
 from goodwill.loyalty.facts import PurchaseFacts, StampChange
 from goodwill.loyalty.models import QualifyingPurchase
 
 AVAILABLE = ("created", "unredeemed")
+_INSERT = insert_into(
+    QualifyingPurchase.__table__,  # type: ignore[arg-type]
+    on_conflict=("program_id", "purchase_id", "stamp_index"),
+)
 STATUSES = ("created", "redeemed", "voided", "unredeemed")
 
 
@@ -38,10 +42,12 @@ async def add_stamps(
     """Give ``count`` stamps for ``purchase``; stamps it already gave are not given again."""
     if count <= 0:
         return []
-    table = QualifyingPurchase.__table__
-    rows = [
-        {
-            "id": new_id(),
+    db = await raw(session)
+    inserted = []
+    for index in range(count):
+        stamp_id = new_id()
+        row = {
+            "id": stamp_id,
             "workspace_id": workspace_id,
             "program_id": program_id,
             "card_id": card_id,
@@ -57,30 +63,22 @@ async def add_stamps(
             "voided_at": None,
             "updated_at": now,
         }
-        for index in range(count)
-    ]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(table)  # type: ignore[arg-type]
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["program_id", "purchase_id", "stamp_index"])
-        .returning(table.c.id, table.c.stamp_index)
-    )
-    inserted = sorted((await session.execute(stmt)).all(), key=lambda row: row.stamp_index)
+        if await db.one(_INSERT, **row) is not None:
+            inserted.append(stamp_id)
     changes = []
-    for row in inserted:
+    for stamp_id in inserted:
         await emit_qualifying_purchase(
             session,
             "created",
             workspace_id=workspace_id,
-            qualifying_purchase_id=row.id,
+            qualifying_purchase_id=stamp_id,
             program_id=program_id,
             purchase_id=purchase.purchase_id,
             transaction_ref=purchase.external_id,
             now=now,
             source=source,
         )
-        changes.append(StampChange(row.id, program_id))
+        changes.append(StampChange(stamp_id, program_id))
     return changes
 
 

@@ -46,6 +46,7 @@ async def create_purchase(
             now=ctx.now,
             source=ctx.source,
             event_type_prefix=ctx.principal.event_type_prefix,
+            config_version=ctx.principal.config_version,
         )
         return ctx.respond(purchase_out(recorded), 201 if recorded.created else 200)
 

@@ -20,8 +20,8 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time, to_utc
+from goodwill.db.raw import Sql, insert_into, raw
 from goodwill.db.repository import Repository
-from goodwill.db.upsert import insert_or_nothing
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
 from goodwill.http.pagination import fetch_page
@@ -29,8 +29,6 @@ from goodwill.ids import new_id
 from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
-from goodwill.products.models import Product
-from goodwill.products.service import ProductRepository
 from goodwill.purchases.events import purchase_created_data
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
@@ -43,6 +41,7 @@ from goodwill.rewards import service as rewards_service
 from goodwill.rewards.models import Reward
 from goodwill.rewards.service import attributes
 from goodwill.rules.engine import Decision
+from goodwill.workspaces import config as workspace_config
 
 PURCHASES: Table = Purchase.__table__  # type: ignore[assignment]
 
@@ -83,28 +82,45 @@ def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, 
     return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
 
 
+_PRODUCTS: dict[tuple[int, int], Sql] = {}
+
+
+def _products_sql(ids: int, skus: int) -> Sql:
+    """The catalog lookup for ``ids`` product ids and ``skus`` skus (one text per shape)."""
+    found = _PRODUCTS.get((ids, skus))
+    if found is None:
+        clauses = []
+        if ids:
+            clauses.append("id IN (" + ", ".join(f":id{i}" for i in range(ids)) + ")")
+        if skus:
+            clauses.append("sku IN (" + ", ".join(f":sku{i}" for i in range(skus)) + ")")
+        found = _PRODUCTS[(ids, skus)] = Sql(
+            "SELECT id, sku FROM products WHERE workspace_id = :workspace_id "  # noqa: S608 - placeholders
+            f"AND ({' OR '.join(clauses)})"
+        )
+    return found
+
+
 async def _items(
     session: AsyncSession, workspace_id: uuid.UUID, items: Sequence[ItemIn], currency: str
 ) -> list[dict[str, Any]]:
     """The lines as stored: the catalog product (by id, or by sku for an ``item_id``)."""
-    repo = ProductRepository(session, workspace_id)
-    ids = {i.product_id for i in items if i.product_id is not None}
-    skus = {i.item_id for i in items if i.product_id is None and i.item_id is not None}
-    by_id: dict[uuid.UUID, Product] = {}
-    by_sku: dict[str, Product] = {}
+    ids = sorted({i.product_id for i in items if i.product_id is not None})
+    skus = sorted({i.item_id for i in items if i.product_id is None and i.item_id is not None})
+    by_id: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    by_sku: dict[str, tuple[uuid.UUID, str]] = {}
     if ids or skus:
-        clauses = []
-        if ids:
-            clauses.append(Product.id.in_(ids))
-        if skus:
-            clauses.append(Product.sku.in_(skus))
-        stmt = repo.select().where(clauses[0] if len(clauses) == 1 else clauses[0] | clauses[1])
-        for found in (await session.scalars(stmt)).all():
-            by_id[found.id] = found
-            by_sku[found.sku] = found
+        db = await raw(session)
+        params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
+        params.update({f"sku{i}": v for i, v in enumerate(skus)})
+        for row_id, sku in await db.all(
+            _products_sql(len(ids), len(skus)), workspace_id=workspace_id, **params
+        ):
+            found = (db.uuid_of(row_id), sku)
+            by_id[found[0]] = by_sku[sku] = found
     stored: list[dict[str, Any]] = []
     for index, item in enumerate(items):
-        product: Product | None = None
+        product: tuple[uuid.UUID, str] | None = None
         if item.product_id is not None:
             product = by_id.get(item.product_id)
             if product is None:
@@ -116,8 +132,8 @@ async def _items(
             amount = to_minor(item.amount, currency, f"items[{index}].amount")
         stored.append(
             {
-                "product_id": None if product is None else str(product.id),
-                "item_id": item.item_id or (None if product is None else product.sku),
+                "product_id": None if product is None else str(product[0]),
+                "item_id": item.item_id or (None if product is None else product[1]),
                 "quantity": item.quantity,
                 "amount_minor": amount,
             }
@@ -125,13 +141,22 @@ async def _items(
     return stored
 
 
+_COUNT = Sql(
+    "SELECT count(*) FROM purchases WHERE workspace_id = :workspace_id "
+    "AND customer_id = :customer_id"
+)
+_FINGERPRINT = Sql(
+    "SELECT fingerprint FROM purchases WHERE workspace_id = :workspace_id "
+    "AND external_id = :external_id"
+)
+_INSERT = insert_into(PURCHASES, on_conflict=("workspace_id", "external_id"))
+
+
 async def _purchase_number(
     session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
 ) -> int:
-    stmt = select(func.count()).where(
-        Purchase.workspace_id == workspace_id, Purchase.customer_id == customer_id
-    )
-    return int((await session.execute(stmt)).scalar_one()) + 1
+    db = await raw(session)
+    return int(await db.scalar(_COUNT, workspace_id=workspace_id, customer_id=customer_id)) + 1
 
 
 async def record(
@@ -142,15 +167,21 @@ async def record(
     now: datetime,
     source: str,
     event_type_prefix: str,
+    config_version: int | None = None,
 ) -> RecordedPurchase:
-    """Record a purchase, or answer the first one recorded with its ``external_id``."""
+    """Record a purchase, or answer the first one recorded with its ``external_id``.
+
+    ``config_version``: the workspace's, as authentication read it (spares reading it again).
+    """
     check_one_attribution(data, required=False)
     currency = check_currency(data.currency)
     amount_minor = to_minor(data.amount, currency, "amount")
     items = await _items(session, workspace_id, data.items, currency)
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
-    if await PurchaseRepository(session, workspace_id).by_external_id(data.external_id):
+    await workspace_config.current(session, workspace_id, version=config_version)
+    db = await raw(session)
+    if await db.one(_FINGERPRINT, workspace_id=workspace_id, external_id=data.external_id):
         # A replay touches nothing, not even the customer it names (which may have changed
         # since); a concurrent first submission is still settled by the claim below.
         return await _replay(session, workspace_id, data.external_id, fingerprint)
@@ -217,7 +248,7 @@ async def record(
     }
     if attributed.status == "refused":  # known program and promoter, but no referral
         values["program_id"] = values["promoter_id"] = None
-    if not await insert_or_nothing(session, PURCHASES, values, ["workspace_id", "external_id"]):
+    if await db.one(_INSERT, **values) is None:
         return await _replay(session, workspace_id, data.external_id, fingerprint)
     purchase = Purchase(**values)
     if attributed.is_new:
