@@ -6,7 +6,10 @@ inline). SQLite statements on a local file take microseconds, so Goodwill runs t
 the event loop through this facade, which speaks the part of aiosqlite's interface SQLAlchemy's
 ``sqlite+aiosqlite`` dialect uses.
 
-The one way SQLite can stall is waiting for another process's write lock. Connections therefore
+The exception is a ``COMMIT`` that wrote: it waits for an fsync (``synchronous=FULL``), which
+can take longer than any statement, so it runs on a thread while the loop goes on serving.
+
+The other way SQLite can stall is waiting for another process's write lock. Connections therefore
 run with ``busy_timeout=0`` and the facade retries ``BEGIN``/``COMMIT`` on ``SQLITE_BUSY`` with
 an ``await asyncio.sleep`` between tries, so the loop keeps serving while it waits.
 """
@@ -34,6 +37,19 @@ async def _retry_busy(fn: Callable[[], Any]) -> Any:
     while True:
         try:
             return fn()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+async def _retry_busy_threaded(fn: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            return await asyncio.to_thread(fn)
         except sqlite3.OperationalError as error:
             if not _is_busy(error) or time.monotonic() > deadline:
                 raise
@@ -117,6 +133,7 @@ class Connection:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn: sqlite3.Connection | None = connection
         self._tx = _Immediate()
+        self._changes_committed = connection.total_changes
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
@@ -136,7 +153,13 @@ class Connection:
 
     async def commit(self) -> None:
         conn = self._live()
-        await _retry_busy(conn.commit)
+        if conn.total_changes == self._changes_committed:
+            await _retry_busy(conn.commit)  # nothing written: no fsync to wait for
+        else:
+            # A commit that wrote waits for an fsync: on a thread (sqlite3 releases the GIL),
+            # so the loop serves other requests meanwhile.
+            await _retry_busy_threaded(conn.commit)
+        self._changes_committed = conn.total_changes
 
     async def rollback(self) -> None:
         self._live().rollback()
