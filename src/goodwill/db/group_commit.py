@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncTransaction
 
 from goodwill.db import raw
+from goodwill.db.raw import Raw
 
 MAX_BATCH = 64
 SHARED = "goodwill.shared"  # session.info key of what a Database's sessions share
@@ -39,8 +41,11 @@ class _Batch:
     connection: AsyncConnection
     transaction: AsyncTransaction
     done: asyncio.Future[None]
+    raw: Raw
+    sqlite: sqlite3.Connection
     size: int = 0
     commit_queued: bool = False
+    broken: bool = False
 
 
 async def flush_outbox(session: AsyncSession) -> None:
@@ -70,8 +75,17 @@ class GroupCommit:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """An ORM session in its own savepoint of the current batch."""
+        """A session in its own savepoint of the current batch.
+
+        The savepoint is Goodwill's own (two statements on the SQLite connection), so a request
+        that only runs hand-written SQL (``goodwill.db.raw``) never starts the ORM's
+        transaction machinery; one that uses the ORM gets the ORM's savepoint inside it.
+        """
         async with self._joined() as (batch, connection):
+            sqlite = batch.sqlite
+            if not sqlite.in_transaction:  # SQLite rolled the batch back on an I/O error
+                batch.broken = True
+                raise RuntimeError("the write batch's transaction was lost")
             session = AsyncSession(
                 bind=connection,
                 expire_on_commit=False,
@@ -79,10 +93,26 @@ class GroupCommit:
                 join_transaction_mode="create_savepoint",
             )
             session.info[SHARED] = self._shared
+            raw.adopt(session, batch.raw)
+            sqlite.execute("SAVEPOINT goodwill_job")
             try:
-                async with session.begin():
-                    yield session
-                    await flush_outbox(session)
+                yield session
+                if session.in_transaction():
+                    await session.flush()
+                await flush_outbox(session)
+                if session.in_transaction():
+                    await session.commit()
+            except BaseException:
+                try:
+                    if session.in_transaction():
+                        await session.rollback()
+                    sqlite.execute("ROLLBACK TO goodwill_job")
+                    sqlite.execute("RELEASE goodwill_job")
+                except Exception:
+                    batch.broken = True  # what the batch holds is unknown now: fail it all
+                raise
+            else:
+                sqlite.execute("RELEASE goodwill_job")
             finally:
                 raw.forget(session)
                 await session.close()
@@ -122,10 +152,17 @@ class GroupCommit:
             self._connection = connection
         try:
             transaction = await connection.begin()
+            db = await raw.raw_reads(connection)
         except BaseException:
             await self._drop_connection()
             raise
-        return _Batch(connection, transaction, asyncio.get_running_loop().create_future())
+        return _Batch(
+            connection,
+            transaction,
+            asyncio.get_running_loop().create_future(),
+            db,
+            db.sqlite_connection(),
+        )
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -143,6 +180,8 @@ class GroupCommit:
         if self._batch is batch:
             self._batch = None
         try:
+            if batch.broken:
+                raise RuntimeError("a write of the batch failed half-way; the batch is rolled back")
             await batch.transaction.commit()
         except BaseException as error:
             batch.done.set_exception(error)

@@ -87,6 +87,10 @@ class Raw:
     async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
+    def sqlite_connection(self) -> Any:
+        """The sqlite3 connection underneath (SQLite only)."""
+        raise TypeError(f"not a SQLite connection: {self.dialect}")
+
     async def scalar(self, sql: Sql, **params: Any) -> Any:
         row = await self.one(sql, **params)
         return None if row is None else row[0]
@@ -149,6 +153,9 @@ class _SQLiteRaw(Raw):
 
     def __init__(self, connection: Any) -> None:
         self._conn = connection  # the sqlite3.Connection under goodwill.db.sqlite_inline
+
+    def sqlite_connection(self) -> Any:
+        return self._conn
 
     def bind(self, value: Any) -> Any:
         return _sqlite_value(value)
@@ -247,6 +254,11 @@ async def raw_reads(connection: AsyncConnection) -> Raw:
     if connection.dialect.name == "sqlite":
         return _SQLiteRaw(fairy.driver_connection._conn)  # type: ignore[union-attr]
     return _PostgresRaw(fairy.dbapi_connection, autocommit=True)
+
+
+def adopt(session: AsyncSession, db: Raw) -> None:
+    """Give a session the raw connection its transaction runs on (the caller knows it)."""
+    session.info[_INFO_KEY] = db
 
 
 def forget(session: AsyncSession) -> None:
