@@ -22,6 +22,10 @@ Days = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 # A purchase never gives more stamps than this, whatever the settings say.
 MAX_STAMPS_PER_PURCHASE = 1000
 MAX_FIXED_POINTS = 1_000_000_000
+# The most points one purchase or event earns in a program, and one redemption spends: a
+# ledger row's points are a 64-bit integer (up to 9.2 × 10^18), which an uncapped
+# ``amount × points_per_unit`` can exceed.
+MAX_POINTS_PER_EARNING = 10**15
 
 
 class ReferralSettings(Input):
