@@ -11,6 +11,7 @@ from sqlalchemy import select
 from goodwill.db import Database
 from goodwill.events.models import Event
 from tests.conftest import Tenant, count_rows
+from tests.webhook_helpers import seed_001
 
 
 async def _events(db: Database, tenant: Tenant, type_: str) -> list[dict[str, Any]]:
@@ -119,6 +120,19 @@ async def test_seed_001_lifecycle_through_purchases_refunds_and_redemptions(
         f"/v1/redemptions/{redemption['id']}/reversal", json={}, headers=tenant.headers
     )
     assert again.status_code == 409
+
+    # the real events, read from the feed in the flat format, are seed 001's field for field
+    feed = await client.get("/v1/events?format=flat&limit=100", headers=tenant.headers)
+    flat = {}
+    for event in feed.json()["data"]:
+        flat.setdefault(event["type"], event)
+    for event_type, seed in seed_001().items():
+        got = flat[event_type]
+        assert list(got) == list(seed), event_type
+        assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in seed.items()}
+    assert flat["qualifying_purchase.voided"]["transaction_ref"] == "txn_98765"
+    assert flat["qualifying_purchase.created"]["transaction_id"] == first["id"]
+    assert flat["qualifying_purchase.unredeemed"]["loyalty_program_id"] == program["id"]
 
 
 async def test_points_from_purchases_and_referral_rules_from_custom_events(
