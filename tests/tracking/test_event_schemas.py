@@ -257,3 +257,19 @@ async def test_a_name_that_is_not_utf8_is_refused(
     assert r.status_code == 422
     assert error_of(r)["param"] == "event_name"
     assert await count_rows(db, "event_schemas", tenant.workspace_id) == 0
+
+
+async def test_names_no_event_can_have_are_refused_on_every_route(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    for method in ("PUT", "GET", "DELETE"):
+        for name, message in (
+            ("a%00b", "must not contain NUL characters"),
+            ("e" * 301, "must be 1-300 characters"),
+        ):
+            r = await client.request(
+                method, f"/v1/event-schemas/{name}", json={}, headers=tenant.headers
+            )
+            assert r.status_code == 422, (method, name, r.text)
+            assert error_of(r)["param"] == "event_name"
+            assert error_of(r)["message"] == f"event_name: {message}"
