@@ -11,6 +11,7 @@ from sqlalchemy import select
 from goodwill.db import Database
 from goodwill.events.models import Event
 from tests.conftest import Tenant, count_rows
+from tests.webhook_helpers import seed_001
 
 
 async def _events(db: Database, tenant: Tenant, type_: str) -> list[dict[str, Any]]:
@@ -120,6 +121,19 @@ async def test_seed_001_lifecycle_through_purchases_refunds_and_redemptions(
     )
     assert again.status_code == 409
 
+    # the real events, read from the feed in the flat format, are seed 001's field for field
+    feed = await client.get("/v1/events?format=flat&limit=100", headers=tenant.headers)
+    flat = {}
+    for event in feed.json()["data"]:
+        flat.setdefault(event["type"], event)
+    for event_type, seed in seed_001().items():
+        got = flat[event_type]
+        assert list(got) == list(seed), event_type
+        assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in seed.items()}
+    assert flat["qualifying_purchase.voided"]["transaction_ref"] == "txn_98765"
+    assert flat["qualifying_purchase.created"]["transaction_id"] == first["id"]
+    assert flat["qualifying_purchase.unredeemed"]["loyalty_program_id"] == program["id"]
+
 
 async def test_points_from_purchases_and_referral_rules_from_custom_events(
     client: AsyncClient, db: Database, tenant: Tenant
@@ -185,3 +199,52 @@ async def test_points_from_purchases_and_referral_rules_from_custom_events(
     ).json()["data"]
     assert [(w["amount"], w["source"]["type"]) for w in rewards] == [(2.0, "event")]
     assert await count_rows(db, "custom_events", tenant.workspace_id) == 1
+
+
+async def test_the_largest_purchase_earns_the_most_points_one_earning_gives(
+    client: AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    program = await _post(
+        client,
+        tenant,
+        "/v1/programs",
+        {
+            "kind": "points",
+            "name": "Generous",
+            "currency": "EUR",
+            "settings": {
+                "earning_rules": [{"trigger": "purchase", "points_per_unit": "1000000"}],
+                "pending_days": 0,
+            },
+        },
+    )
+    for n in (1, 2):
+        await _post(
+            client,
+            tenant,
+            "/v1/purchases",
+            {
+                "external_id": f"big-{n}",
+                "customer": {"source_id": "whale"},
+                "amount": "10000000000000.00",  # 10^15 cents, the largest amount
+                "currency": "EUR",
+            },
+        )
+    assert [e["points"] for e in await _events(db, tenant, "points.earned")] == [10**15] * 2
+    customer_id = (await _events(db, tenant, "points.earned"))[0]["customer_id"]
+    card = await client.get(
+        f"/v1/programs/{program['id']}/cards/{customer_id}", headers=tenant.headers
+    )
+    assert card.json()["points"]["available"] == 2 * 10**15
+    spent = await _post(
+        client,
+        tenant,
+        "/v1/redemptions",
+        {
+            "program_id": program["id"],
+            "customer": {"source_id": "whale"},
+            "external_id": "yacht",
+            "points": 10**15,
+        },
+    )
+    assert spent["points"] == 10**15

@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ip_hash_salt: str = ""
     # Requests a minute per client key and client address on /client/v1 (0: no limit). Counted
     # in each server process on its own.
-    client_rate_limit: int = 120
+    client_rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 120
 
     @classmethod
     def from_env(

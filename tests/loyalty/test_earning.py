@@ -17,7 +17,12 @@ from goodwill.loyalty.earning import (
     stamps_kept_after_refund,
 )
 from goodwill.loyalty.facts import EventFacts
-from goodwill.programs.settings import EarningRule, PointsSettings, StampsSettings
+from goodwill.programs.settings import (
+    MAX_POINTS_PER_EARNING,
+    EarningRule,
+    PointsSettings,
+    StampsSettings,
+)
 from tests.loyalty.helpers import item, purchase
 
 CUSTOMER = uuid.UUID(int=1)
@@ -195,3 +200,31 @@ def test_points_are_never_more_than_the_exact_product(amount: int, rate: Decimal
     got = sum(e.points for e in earned)
     exact = Decimal(amount) / 100 * rate
     assert got <= exact < got + 1
+
+
+def test_one_earning_is_at_most_the_cap_all_rules_together() -> None:
+    top = purchase(CUSTOMER, "10000000000000.00")  # the largest amount: 10^15 cents
+    s = points({"trigger": "purchase", "points_per_unit": Decimal(1_000_000)})
+    earned, why = purchase_points(s, "EUR", top)
+    assert [(e.rule_index, e.points) for e in earned] == [(0, MAX_POINTS_PER_EARNING)]
+    assert why is None
+    s = points(
+        {"trigger": "purchase", "points_per_unit": Decimal(100)},
+        {"trigger": "purchase", "points_per_unit": Decimal(1000)},
+        {"trigger": "purchase", "fixed_points": 5},
+    )
+    earned, _ = purchase_points(s, "EUR", top)
+    # 10^15 from the first rule fills the cap: the next rules give nothing more
+    assert [(e.rule_index, e.points) for e in earned] == [(0, MAX_POINTS_PER_EARNING)]
+    earned, _ = purchase_points(s, "EUR", purchase(CUSTOMER, "9999999999999.99"))
+    assert [(e.rule_index, e.points) for e in earned] == [
+        (0, 999_999_999_999_999),
+        (1, 1),
+    ]
+    below = purchase(CUSTOMER, "1000000.00")
+    earned, _ = purchase_points(s, "EUR", below)
+    assert [(e.rule_index, e.points) for e in earned] == [
+        (0, 100_000_000),
+        (1, 1_000_000_000),
+        (2, 5),
+    ]

@@ -40,6 +40,15 @@ RULE = {"trigger": "purchase", "points_per_unit": "1"}
             "settings.reward.value",
         ),
         ("stamps", {**CARD, "reward": {}}, "settings.reward.description"),
+        # the value is an amount in the program's currency (EUR): exact and bounded
+        *[
+            (
+                "stamps",
+                {**CARD, "reward": {"description": "x", "value": v}},
+                "settings.reward.value",
+            )
+            for v in ("3.205", "1e400", "NaN", "Infinity", "100000000000000.00")
+        ],
         (
             "points",
             {"earning_rules": [RULE], "pending_days": 30, "expiry_days": 30},
@@ -132,3 +141,17 @@ async def test_good_loyalty_settings_are_normalized(client: AsyncClient, tenant:
         "rounding": "floor",
         "conditions": None,
     }
+
+
+async def test_a_card_reward_value_is_an_amount_in_the_program_currency(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    body = {"kind": "stamps", "name": "Ramen", "currency": "JPY", "settings": CARD}
+    r = await client.post("/v1/programs", json=body, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    url = f"/v1/programs/{r.json()['id']}"
+    for value, status in (("850.5", 422), ("850", 200)):
+        settings = {**CARD, "reward": {"description": "A free bowl", "value": value}}
+        r = await client.patch(url, json={"settings": settings}, headers=tenant.headers)
+        assert r.status_code == status, r.text
+    assert r.json()["settings"]["reward"] == {"description": "A free bowl", "value": "850"}

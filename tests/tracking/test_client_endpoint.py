@@ -7,12 +7,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
+import msgspec
 import pytest
 from httpx import AsyncClient
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from goodwill.db import Database
+from goodwill.http.app import create_app
+from goodwill.settings import Settings
 from goodwill.tracking.ratelimit import RateLimiter
 from goodwill.workspaces import service as workspaces
 from tests.conftest import FakeClock, Tenant, count_rows, error_of
@@ -67,7 +70,7 @@ async def test_seed_003_through_the_client_endpoint(
     assert body["type"] == "user_subscribed"
     assert body["customer"]["source_id"] == "source_customer_event"
     assert body["customer"]["object"] == "customer"
-    assert body["referral"] == SEED_REQUEST["referral"]
+    assert body["referral"] is None  # seed 003: "a null referral object"
     assert body["loyalty"] is None
     assert body["metadata"] == SEED_REQUEST["metadata"]
     assert r.headers["access-control-allow-origin"] == ORIGIN
@@ -212,6 +215,33 @@ async def test_rate_limit_per_key_and_address(
         assert (
             await client.post("/v1/events", json=SEED_REQUEST, headers=tenant.headers)
         ).status_code == 200
+
+
+async def test_the_limit_is_the_setting(
+    settings: Settings, db: Database, clock: FakeClock, client_key: dict[str, str]
+) -> None:
+    app = create_app(
+        msgspec.structs.replace(settings, client_rate_limit=2),
+        clock=clock,
+        database=db,
+        background=False,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        statuses = [
+            (
+                await c.post(
+                    "/client/v1/events", json=SEED_REQUEST, headers={**client_key, "origin": ORIGIN}
+                )
+            ).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [200, 200, 429]
+    assert (
+        Settings.from_env({"GOODWILL_CLIENT_RATE_LIMIT": "0"}, env_file=None).client_rate_limit == 0
+    )
+    with pytest.raises(SystemExit, match="client_rate_limit"):
+        Settings.from_env({"GOODWILL_CLIENT_RATE_LIMIT": "-1"}, env_file=None)
 
 
 def test_the_token_bucket() -> None:

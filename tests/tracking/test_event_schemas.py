@@ -4,6 +4,7 @@ setting that refuses events without a schema."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from httpx import AsyncClient
@@ -220,3 +221,55 @@ async def test_workspace_setting_refuses_events_without_a_schema(
     # the other workspace keeps its own setting
     r = await client.post("/v1/events", json={**event, "event": "x"}, headers=other_tenant.headers)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["checkout/completed", "/checkout", "checkout/", "a//b", "50% off?", "#1 fan", "café ☕"],
+)
+async def test_any_event_name_has_a_schema_url(
+    client: AsyncClient, db: Database, tenant: Tenant, name: str
+) -> None:
+    url = f"/v1/event-schemas/{quote(name, safe='')}"
+    schema = {"properties": {"total": {"type": "number", "required": True}}}
+    r = await client.put(url, json=schema, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["event_name"] == name
+    got = await client.get(url, headers=tenant.headers)
+    assert got.status_code == 200, got.text
+    assert got.json()["event_name"] == name
+    r = await client.post(
+        "/v1/events",
+        json={"event": name, "customer": {"source_id": "c1"}, "metadata": {}},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 400
+    assert error_of(r)["errors"][0]["param"] == "metadata.total"
+    assert (await client.delete(url, headers=tenant.headers)).status_code == 204
+    assert (await client.get(url, headers=tenant.headers)).status_code == 404
+    assert await count_rows(db, "event_schemas", tenant.workspace_id) == 0
+
+
+async def test_a_name_that_is_not_utf8_is_refused(
+    client: AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    r = await client.put("/v1/event-schemas/caf%E9", json={}, headers=tenant.headers)
+    assert r.status_code == 422
+    assert error_of(r)["param"] == "event_name"
+    assert await count_rows(db, "event_schemas", tenant.workspace_id) == 0
+
+
+async def test_names_no_event_can_have_are_refused_on_every_route(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    for method in ("PUT", "GET", "DELETE"):
+        for name, message in (
+            ("a%00b", "must not contain NUL characters"),
+            ("e" * 301, "must be 1-300 characters"),
+        ):
+            r = await client.request(
+                method, f"/v1/event-schemas/{name}", json={}, headers=tenant.headers
+            )
+            assert r.status_code == 422, (method, name, r.text)
+            assert error_of(r)["param"] == "event_name"
+            assert error_of(r)["message"] == f"event_name: {message}"

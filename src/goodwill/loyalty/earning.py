@@ -18,7 +18,9 @@ Points
     Each earning rule whose trigger matches and whose conditions hold adds its points: a fixed
     number, or ``amount × points_per_unit`` where ``amount`` is the purchase amount in the major
     unit of the program's currency, rounded down (``floor``) or half-even (``half_even``) to a
-    whole point. Purchases in another currency earn nothing in that program.
+    whole point. Purchases in another currency earn nothing in that program. One purchase or
+    event earns at most ``MAX_POINTS_PER_EARNING`` (10^15, the most one redemption can spend)
+    in a program, all its rules together: the rules past that cap give less, in their order.
 
     A refund claws back ``round_half_even(points × refunded / amount)`` of what the purchase
     earned (all of it for a full refund); see ``goodwill.loyalty.points``.
@@ -42,6 +44,7 @@ from goodwill.loyalty.facts import (
 )
 from goodwill.money import from_minor
 from goodwill.programs.settings import (
+    MAX_POINTS_PER_EARNING,
     MAX_STAMPS_PER_PURCHASE,
     EarningRule,
     PointsSettings,
@@ -120,6 +123,19 @@ def _rule_points(rule: EarningRule, amount: Decimal) -> int:
     return int((amount * rule.points_per_unit).quantize(Decimal(1), rounding=rounding))
 
 
+def _capped(earned: list[Earned]) -> list[Earned]:
+    """The rules' points, cut so that together they are at most ``MAX_POINTS_PER_EARNING``
+    (``amount × points_per_unit`` can be far more: 10^13 EUR at 10^6 points a euro)."""
+    room = MAX_POINTS_PER_EARNING
+    kept = []
+    for e in earned:
+        if room == 0:
+            break
+        kept.append(Earned(e.rule_index, min(e.points, room)))
+        room -= kept[-1].points
+    return kept
+
+
 def purchase_points(
     settings: PointsSettings, currency: str, purchase: PurchaseFacts
 ) -> tuple[list[Earned], str | None]:
@@ -143,7 +159,7 @@ def purchase_points(
         else:
             reasons.append(f"rule {index}: rounds to 0 points")
     if earned:
-        return earned, None
+        return _capped(earned), None
     return [], "; ".join(reasons) or "no earning rule for purchases"
 
 
@@ -162,5 +178,5 @@ def event_points(settings: PointsSettings, event: EventFacts) -> tuple[list[Earn
         assert rule.fixed_points is not None  # settings refuse rates on custom events
         earned.append(Earned(index, rule.fixed_points))
     if earned:
-        return earned, None
+        return _capped(earned), None
     return [], "; ".join(reasons) or f"no earning rule for {event.name!r}"

@@ -93,7 +93,9 @@ async def card_out(
 
 
 async def card_by_code(session: AsyncSession, workspace_id: uuid.UUID, code: str) -> LoyaltyCard:
-    card = await CardRepository(session, workspace_id).by_code(code)
+    # A code no card can have is not looked up (PostgreSQL refuses a NUL in a text parameter).
+    possible = "\x00" not in code
+    card = await CardRepository(session, workspace_id).by_code(code) if possible else None
     if card is None:
         raise NotFound(f"No loyalty card {code!r}", param="code")
     return card

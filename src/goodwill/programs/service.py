@@ -35,7 +35,7 @@ async def create(
         name=data.name,
         currency=data.currency,
         status=data.status,
-        settings=program_settings.validate(data.kind, data.settings),
+        settings=program_settings.validate(data.kind, data.settings, data.currency),
         created_at=now,
         updated_at=now,
     )
@@ -79,7 +79,7 @@ async def patch(
     if data.status is not UNSET:
         program.status = data.status
     if data.settings is not UNSET:
-        program.settings = program_settings.validate(program.kind, data.settings)
+        program.settings = program_settings.validate(program.kind, data.settings, program.currency)
     program.updated_at = now
     await session.flush()
     return program

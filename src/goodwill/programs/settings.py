@@ -16,12 +16,17 @@ from msgspec import UNSET, UnsetType
 from goodwill.errors import FieldError, ValidationFailed
 from goodwill.http.schema import Input, ShortText, Url
 from goodwill.http.validation import convert
+from goodwill.money import to_minor
 from goodwill.rules import conditions
 
 Days = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 # A purchase never gives more stamps than this, whatever the settings say.
 MAX_STAMPS_PER_PURCHASE = 1000
 MAX_FIXED_POINTS = 1_000_000_000
+# The most points one purchase or event earns in a program, and one redemption spends: a
+# ledger row's points are a 64-bit integer (up to 9.2 × 10^18), which an uncapped
+# ``amount × points_per_unit`` can exceed.
+MAX_POINTS_PER_EARNING = 10**15
 
 
 class ReferralSettings(Input):
@@ -33,7 +38,8 @@ class ReferralSettings(Input):
 
 
 class CardReward(Input):
-    """What a full card gives, e.g. ``{"description": "A free coffee"}``."""
+    """What a full card gives, e.g. ``{"description": "A free coffee"}``; ``value``, if given,
+    is an amount in the program's currency (exact, at most its minor unit's decimals)."""
 
     description: ShortText
     value: Decimal | None = None
@@ -94,8 +100,9 @@ SETTINGS: dict[str, type[Input]] = {
 }
 
 
-def validate(kind: str, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Check ``raw`` against ``kind``'s settings; the normalized settings as JSON builtins."""
+def validate(kind: str, raw: dict[str, Any] | None, currency: str) -> dict[str, Any]:
+    """Check ``raw`` against the settings of a ``kind`` program in ``currency``; the normalized
+    settings as JSON builtins."""
     typ = SETTINGS[kind]
     if raw is None:
         if kind == "stamps":
@@ -109,18 +116,18 @@ def validate(kind: str, raw: dict[str, Any] | None) -> dict[str, Any]:
         raise ValidationFailed(
             [FieldError(f"settings.{e.param}", e.code, e.message) for e in exc.errors]
         ) from None
-    _check_conditions(parsed)
+    _check_conditions(parsed, currency)
     return msgspec.to_builtins(parsed)  # type: ignore[no-any-return]
 
 
-def _check_conditions(parsed: Input) -> None:
+def _check_conditions(parsed: Input, currency: str) -> None:
     if isinstance(parsed, StampsSettings):
-        _check_stamps(parsed)
+        _check_stamps(parsed, currency)
     if isinstance(parsed, PointsSettings):
         _check_points(parsed)
 
 
-def _check_stamps(parsed: StampsSettings) -> None:
+def _check_stamps(parsed: StampsSettings, currency: str) -> None:
     if parsed.conditions is not None:
         conditions.parse(parsed.conditions, "settings.conditions")
     if parsed.item_conditions is not None:
@@ -131,10 +138,8 @@ def _check_stamps(parsed: StampsSettings) -> None:
                 raise ValidationFailed.single(
                     f"settings.{field}", 'applies only with stamps_per_purchase "per_item"'
                 )
-    if parsed.reward.value is not None and (
-        not parsed.reward.value.is_finite() or parsed.reward.value < 0
-    ):
-        raise ValidationFailed.single("settings.reward.value", "must be a number, 0 or more")
+    if parsed.reward.value is not None:
+        to_minor(parsed.reward.value, currency, "settings.reward.value")
 
 
 def _check_points(parsed: PointsSettings) -> None:

@@ -32,8 +32,11 @@ class EventSchemaRepository(Repository[EventSchema]):
 
 
 def check_name(name: str) -> str:
-    if not 1 <= len(name) <= MAX_NAME or "\x00" in name:
+    """An event name as events may carry it (PostgreSQL cannot even compare one with a NUL)."""
+    if not 1 <= len(name) <= MAX_NAME:
         raise ValidationFailed.single("event_name", f"must be 1-{MAX_NAME} characters")
+    if "\x00" in name:
+        raise ValidationFailed.single("event_name", "must not contain NUL characters")
     return name
 
 
@@ -70,13 +73,14 @@ async def put(
 
 
 async def get(session: AsyncSession, workspace_id: uuid.UUID, name: str) -> EventSchema:
-    found = await EventSchemaRepository(session, workspace_id).by_name(name)
+    found = await EventSchemaRepository(session, workspace_id).by_name(check_name(name))
     if found is None:
         raise NotFound(f"No event schema for {name!r}", param="event_name")
     return found
 
 
 async def remove(session: AsyncSession, workspace_id: uuid.UUID, name: str) -> None:
+    check_name(name)
     result = await session.execute(
         delete(EventSchema).where(
             EventSchema.workspace_id == workspace_id, EventSchema.event_name == name

@@ -77,13 +77,14 @@ class EventCustomerOut(Output):
 
 class EventOut(Output, kw_only=True):
     """Seed 003's answer: ``object``, ``type``, ``customer``, ``referral``, ``loyalty``,
-    ``metadata``."""
+    ``metadata``. Seed 003 types ``referral`` and ``loyalty`` as null ("a null referral
+    object"), whatever the request named: typed clients of that API expect exactly that."""
 
     object: str = "event"
     type: str
     customer: EventCustomerOut
-    referral: dict[str, Any] | None
-    loyalty: dict[str, Any] | None
+    referral: None = None
+    loyalty: None = None
     metadata: dict[str, Any]
 
 

@@ -104,13 +104,7 @@ async def track(
             created_at=now,
         )
     )
-    out = EventOut(
-        type=data.event,
-        customer=EventCustomerOut.of(customer),
-        referral=referral,
-        loyalty=_echo(data.loyalty),
-        metadata=data.metadata,
-    )
+    out = EventOut(type=data.event, customer=EventCustomerOut.of(customer), metadata=data.metadata)
     await emit(
         session,
         workspace_id=workspace_id,
