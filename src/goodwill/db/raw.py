@@ -124,17 +124,36 @@ class Raw:
         return _json_decode(value) if isinstance(value, str | bytes) else value
 
 
+def _sqlite_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    v = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+_SQLITE_PLAIN = frozenset({str, int, type(None), bool, float, bytes})
+_SQLITE_BY_TYPE: dict[type, Any] = {
+    uuid.UUID: lambda v: v.hex,
+    datetime: _sqlite_time,
+    dict: json_text,
+    list: json_text,
+}
+
+
 def _sqlite_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SQLITE_PLAIN:
+        return value
+    convert = _SQLITE_BY_TYPE.get(kind)
+    if convert is not None:
+        return convert(value)
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        v = value.astimezone(UTC)
-        return (
-            f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-        )
+        return _sqlite_time(value)
     if isinstance(value, dict | list):
         return json_text(value)
     return value

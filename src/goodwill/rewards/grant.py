@@ -21,10 +21,11 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.rewards import ledger
 from goodwill.rewards.models import Reward
-from goodwill.rewards.schemas import amount_of
+from goodwill.rewards.schemas import RewardOut, amount_of
 from goodwill.rewards.service import emit_reward
 from goodwill.rules.engine import (
     Counters,
@@ -203,9 +204,10 @@ async def write(
         [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards],
     )
     for reward in rewards:
-        await emit_reward(session, reward, "reward.created", now, source)
+        data = to_builtins(RewardOut.of(reward))
+        await emit_reward(session, reward, "reward.created", now, source, data=data)
         if reward.status == "approved":
-            await emit_reward(session, reward, "reward.approved", now, source)
+            await emit_reward(session, reward, "reward.approved", now, source, data=data)
     return rewards
 
 

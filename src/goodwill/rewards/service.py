@@ -43,15 +43,22 @@ def attributes(program_id: uuid.UUID, promoter_id: uuid.UUID | None) -> dict[str
 
 
 async def emit_reward(
-    session: AsyncSession, reward: Reward, type: str, now: datetime, source: str
+    session: AsyncSession,
+    reward: Reward,
+    type: str,
+    now: datetime,
+    source: str,
+    *,
+    data: dict[str, Any] | None = None,
 ) -> None:
+    """``data``: the reward as ``to_builtins(RewardOut.of(reward))``, if the caller has it."""
     await emit(
         session,
         workspace_id=reward.workspace_id,
         type=type,
         source=source,
         subject=reward.id,
-        data=to_builtins(RewardOut.of(reward)),
+        data=to_builtins(RewardOut.of(reward)) if data is None else data,
         now=now,
         attributes=attributes(reward.program_id, reward.promoter_id),
     )
