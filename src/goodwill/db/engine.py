@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from goodwill.db import raw, sqlite_inline
@@ -50,9 +51,9 @@ class Database:
             kwargs["async_creator"] = sqlite_inline.creator(
                 sqlite_path(settings.async_database_url)
             )
-        else:
-            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
+        if not self.is_sqlite:
+            _discard_closed_connections(self.engine)
         # What every session of this database may share: the caches of goodwill.workspaces.config
         self.shared: dict[str, Any] = {}
         self._group: GroupCommit | None = None
@@ -118,6 +119,18 @@ def sqlite_path(url: str) -> str:
             "GOODWILL_DATABASE_URL must name a SQLite file, e.g. sqlite:///goodwill.db"
         )
     return path
+
+
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled PostgreSQL connection the server has closed (a restart, an idle timeout) is
+    replaced before use. asyncpg notices the closed socket by itself, so this costs no round
+    trip, unlike SQLAlchemy's ``pool_pre_ping`` (a ``BEGIN``/``ROLLBACK`` on every checkout:
+    two of the purchase path's round trips, at ~60 µs of CPU each on a small VM)."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
