@@ -136,6 +136,12 @@ _REFERRAL = Sql(
     "SELECT id, program_id, promoter_id, link_id, click_id, source, referred_at, created_at "
     "FROM referrals WHERE workspace_id = :workspace_id AND customer_id = :customer_id"
 )
+_REFERRAL_AND_PROMOTER = Sql(
+    "SELECT r.id, r.program_id, r.promoter_id, r.link_id, r.click_id, r.source, r.referred_at, "
+    "r.created_at, p.email, p.customer_id, p.metadata FROM referrals r "
+    "JOIN promoters p ON p.id = r.promoter_id "
+    "WHERE r.workspace_id = :workspace_id AND r.customer_id = :customer_id"
+)
 _PROMOTER = Sql(
     "SELECT id, email, customer_id, metadata FROM promoters "
     "WHERE workspace_id = :workspace_id AND id = :id"
@@ -207,8 +213,27 @@ async def referral_of(
 ) -> Referral | None:
     db = await raw(session)
     row = await db.one(_REFERRAL, workspace_id=workspace_id, customer_id=customer_id)
+    return None if row is None else _referral(db, workspace_id, customer_id, row)
+
+
+async def _referral_and_promoter(
+    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
+) -> tuple[Referral, PromoterRef] | None:
+    """The customer's referral and its promoter, in one lookup."""
+    db = await raw(session)
+    row = await db.one(_REFERRAL_AND_PROMOTER, workspace_id=workspace_id, customer_id=customer_id)
     if row is None:
         return None
+    referral = _referral(db, workspace_id, customer_id, row)
+    promoter = PromoterRef(
+        referral.promoter_id, row[8], db.uuid_or_none(row[9]), db.json_of(row[10]) or {}
+    )
+    return referral, promoter
+
+
+def _referral(
+    db: Raw, workspace_id: uuid.UUID, customer_id: uuid.UUID, row: tuple[Any, ...]
+) -> Referral:
     return Referral(
         id=db.uuid_of(row[0]),
         workspace_id=workspace_id,
@@ -255,10 +280,10 @@ async def attribute(
     """Decide the attribution of something ``customer`` did at ``at``; writes nothing."""
     workspace_id = customer.workspace_id
     config = await workspace_config.current(session, workspace_id)
-    existing = await referral_of(session, workspace_id, customer.id)
-    if existing is not None:
+    found = await _referral_and_promoter(session, workspace_id, customer.id)
+    if found is not None:
+        existing, promoter = found
         program = config.program(existing.program_id)
-        promoter = await promoter_ref(session, workspace_id, existing.promoter_id)
         message = "the customer's referral"
         if touch is not None and touch.link.promoter_id != existing.promoter_id:
             message = (
