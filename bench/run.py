@@ -83,13 +83,16 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
                 script = write_script(
                     scripts / f"{kind}.lua", ws, body, endpoint=endpoint, pace_ms=pace
                 )
-                return run_wrk(
+                cpu_before = server.cpu_seconds()
+                result = run_wrk(
                     server.base_url,
                     script,
                     duration=duration,
                     connections=conns,
                     args=[f"{run_id}{kind}"],
                 )
+                result.server_cpu_seconds = server.cpu_seconds() - cpu_before
+                return result
 
             results["echo"] = wrk("echo", PURCHASE_LUA, "/v1/echo/purchases")
             checkpoint(b)
@@ -121,7 +124,8 @@ def print_table(all_results: list[dict[str, Any]]) -> bool:
     ok = True
     print()
     print(
-        f"{'workload':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'÷ echo':>8}  statuses"
+        f"{'workload':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'÷ echo':>8}"
+        f"{'cpu µs':>9}  statuses"
     )
     for r in all_results:
         print(f"--- {r['backend']} (load {r['load_seconds']} s)")
@@ -131,9 +135,16 @@ def print_table(all_results: list[dict[str, Any]]) -> bool:
             label = f"{name} @70%" if name == "paced" else name
             print(
                 f"{label:<22}{w.rps:>9.0f}{w.p50:>9.2f}{w.p90:>9.2f}{w.p99:>9.2f}{w.max:>9.1f}"
-                f"{ratio(w.rps, echo.rps):>8}  {dict(sorted(w.statuses.items()))}"
+                f"{ratio(w.rps, echo.rps):>8}{w.server_cpu_us_per_request:>9.0f}"
+                f"  {dict(sorted(w.statuses.items()))}"
                 + (f" errors={w.errors}" if w.errors else "")
             )
+        wrk_share = echo.wrk_cpu_seconds / echo.seconds
+        print(
+            f"load generator: during echo wrk used {wrk_share:.0%} of a core, the server "
+            f"{echo.server_cpu_seconds / echo.seconds:.0%}: "
+            + ("wrk is not the limit" if wrk_share < 0.9 else "wrk may be the limit")
+        )
         d = r["delivery"]
         print(
             f"{'delivery (1 worker)':<22}{d['per_second']:>9.0f}  ({d['delivered']} of {d['queued']} in {d['seconds']:.1f} s)"

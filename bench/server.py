@@ -91,6 +91,11 @@ class Running:
     pid: int
     env: dict[str, str]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """The server's peak resident memory so far (VmHWM)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ class WrkResult:
     statuses: dict[int, int]
     errors: int
     raw: str
+    wrk_cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
+
+    @property
+    def server_cpu_us_per_request(self) -> float:
+        return self.server_cpu_seconds / self.requests * 1e6 if self.requests else 0.0
 
     def ok(self, *codes: int) -> int:
         return sum(self.statuses.get(c, 0) for c in codes)
@@ -72,10 +79,14 @@ def run_wrk(
     ]
     if args:
         cmd += ["--", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.stderr.strip() or "status " not in done.stdout:
         raise RuntimeError(f"wrk script {script} failed:\n{done.stderr}\n{done.stdout}")
-    return parse(done.stdout)
+    result = parse(done.stdout)
+    result.wrk_cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
 def parse(out: str) -> WrkResult:
