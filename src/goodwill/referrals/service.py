@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.service import CustomerRepository
 from goodwill.db.repository import Repository
@@ -179,9 +180,7 @@ async def record_conversion(
         touch = Touch(await link_by_code(session, workspace_id, code), "code")
     elif referrer_id is not None:
         touch = await _referrer_touch(session, workspace_id, referrer_id)
-    repo = CustomerRepository(session, workspace_id)
-    customer = await repo.get(customer_id, param="customer_id")
-    await repo.lock(customer.id)
+    customer = await customers.locked_by_id(session, workspace_id, customer_id, param="customer_id")
     attributed = await attribute(session, customer, touch, at=now, now=now, source_kind="event")
     conversion_id = event_id or new_id()
     explanation: dict[str, Any] = {"attribution": attributed.explain(), "rules": []}

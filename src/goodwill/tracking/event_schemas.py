@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.raw import Sql, raw
 from goodwill.db.repository import Repository
 from goodwill.db.upsert import insert_or_nothing
 from goodwill.errors import BadRequest, NotFound, SchemaViolation, ValidationFailed
@@ -20,6 +21,10 @@ from goodwill.tracking.schemas import EventSchemaIn
 from goodwill.tracking.validation import violations
 
 MAX_NAME = 300
+_BY_NAME = Sql(
+    "SELECT properties, allow_unknown FROM event_schemas "
+    "WHERE workspace_id = :workspace_id AND event_name = :name"
+)
 
 
 class EventSchemaRepository(Repository[EventSchema]):
@@ -107,7 +112,8 @@ async def check_event(
 ) -> None:
     """Refuse (400) metadata that breaks the event's schema, naming every violation; refuse an
     event without a schema when the workspace requires one."""
-    schema = await EventSchemaRepository(session, workspace_id).by_name(name)
+    db = await raw(session)
+    schema = await db.one(_BY_NAME, workspace_id=workspace_id, name=name)
     if schema is None:
         if require_schema:
             raise BadRequest(
@@ -118,7 +124,7 @@ async def check_event(
                 code="event_schema_missing",
             )
         return
-    errors = violations(schema.properties, schema.allow_unknown, metadata)
+    errors = violations(db.json_of(schema[0]), bool(schema[1]), metadata)
     if errors:
         raise SchemaViolation(
             errors,

@@ -13,12 +13,12 @@ from typing import Any
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerPatch, CustomerUpsert
+from goodwill.db.raw import insert_into, raw
 from goodwill.errors import NotFound, ValidationFailed
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
@@ -29,6 +29,8 @@ from goodwill.referrals import service as referrals
 from goodwill.tracking import event_schemas
 from goodwill.tracking.models import CustomEvent
 from goodwill.tracking.schemas import EventCustomer, EventCustomerOut, EventIn, EventOut
+
+_INSERT = insert_into(CustomEvent.__table__)  # type: ignore[arg-type]
 
 
 def _echo(value: msgspec.Struct | None) -> dict[str, Any] | None:
@@ -91,18 +93,17 @@ async def track(
 
     event_id = new_id()
     referral = _echo(data.referral)
-    await session.execute(
-        insert(CustomEvent).values(
-            id=event_id,
-            workspace_id=workspace_id,
-            name=data.event,
-            customer_id=customer.id,
-            card_id=None if card is None else card.id,
-            referral=referral,
-            metadata=data.metadata,
-            channel=channel,
-            created_at=now,
-        )
+    await (await raw(session)).run(
+        _INSERT,
+        id=event_id,
+        workspace_id=workspace_id,
+        name=data.event,
+        customer_id=customer.id,
+        card_id=None if card is None else card.id,
+        referral=referral,
+        metadata=data.metadata,
+        channel=channel,
+        created_at=now,
     )
     out = EventOut(type=data.event, customer=EventCustomerOut.of(customer), metadata=data.metadata)
     await emit(
