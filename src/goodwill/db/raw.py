@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table
+from sqlalchemy import JSON, Boolean, Table, Uuid
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -297,3 +298,45 @@ def insert_into(table: Table, *, on_conflict: Sequence[str] | None = None) -> Sq
         keys = ", ".join(f'"{n}"' for n in on_conflict)
         text += f' ON CONFLICT ({keys}) DO NOTHING RETURNING "{on_conflict[0]}"'
     return Sql(text)
+
+
+class Columns:
+    """Every mapped column of an ORM model, to read whole rows with hand-written SQL:
+
+    PURCHASE = Columns(Purchase)
+    row = await db.one(Sql(f"SELECT {PURCHASE.names} FROM purchases WHERE id = :id"), id=i)
+    purchase = PURCHASE.instance(db, row)   # a transient Purchase, as the ORM would load it
+    """
+
+    def __init__(self, model: type[Any], prefix: str = "") -> None:
+        self.model = model
+        attributes = sa_inspect(model).column_attrs
+        self._keys = [a.key for a in attributes]
+        self._columns = [a.columns[0] for a in attributes]
+        self.names = ", ".join(f'{prefix}"{c.name}"' for c in self._columns)
+        self._readers: list[Any] | None = None
+
+    def values(self, db: Raw, row: Sequence[Any]) -> dict[str, Any]:
+        if self._readers is None:  # foreign key columns know their type once every model is
+            self._readers = [_reader(c.type) for c in self._columns]
+        return {
+            key: value if value is None or read is None else read(value)
+            for key, read, value in zip(self._keys, self._readers, row, strict=True)
+        }
+
+    def instance(self, db: Raw, row: Sequence[Any]) -> Any:
+        return self.model(**self.values(db, row))
+
+
+def _reader(kind: Any) -> Any:
+    from goodwill.db.base import UTCDateTime  # the base module imports nothing from here
+
+    if isinstance(kind, Uuid):
+        return Raw.uuid_of
+    if isinstance(kind, UTCDateTime):
+        return Raw.time_of
+    if isinstance(kind, JSON):
+        return Raw.json_of
+    if isinstance(kind, Boolean):
+        return bool
+    return None

@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time, to_utc
-from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.db.raw import Columns, Sql, insert_into, raw
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
@@ -33,7 +33,6 @@ from goodwill.purchases.events import purchase_created_data
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals import attribution
-from goodwill.referrals import service as referrals
 from goodwill.referrals.models import Referral
 from goodwill.referrals.schemas import check_one_attribution
 from goodwill.rewards import grant
@@ -338,11 +337,35 @@ def attributes_of(purchase: Purchase) -> dict[str, str]:
     return attributes(purchase.program_id, purchase.promoter_id)
 
 
+_PURCHASE = Columns(Purchase)
+_REWARD = Columns(Reward)
+_REFUND = Columns(Refund)
+_REFERRAL = Columns(Referral)
+_BY_EXTERNAL_ID = Sql(
+    f"SELECT {_PURCHASE.names} FROM purchases "  # noqa: S608 - column names
+    "WHERE workspace_id = :workspace_id AND external_id = :external_id"
+)
+_REWARDS_OF = Sql(
+    f"SELECT {_REWARD.names} FROM rewards "  # noqa: S608 - column names
+    "WHERE workspace_id = :workspace_id AND purchase_id = :purchase_id ORDER BY id"
+)
+_REFUNDS_OF = Sql(
+    f"SELECT {_REFUND.names} FROM refunds "  # noqa: S608 - column names
+    "WHERE workspace_id = :workspace_id AND purchase_id = :purchase_id ORDER BY id"
+)
+_REFERRAL_BY_ID = Sql(
+    f"SELECT {_REFERRAL.names} FROM referrals "  # noqa: S608 - column names
+    "WHERE workspace_id = :workspace_id AND id = :id"
+)
+
+
 async def _replay(
     session: AsyncSession, workspace_id: uuid.UUID, external_id: str, fingerprint: str
 ) -> RecordedPurchase:
-    purchase = await PurchaseRepository(session, workspace_id).by_external_id(external_id)
-    assert purchase is not None  # the insert found it
+    db = await raw(session)
+    row = await db.one(_BY_EXTERNAL_ID, workspace_id=workspace_id, external_id=external_id)
+    assert row is not None  # the insert found it
+    purchase: Purchase = _PURCHASE.instance(db, row)
     if purchase.fingerprint != fingerprint:
         raise Conflict(
             f"A different purchase was recorded with external_id {external_id!r} "
@@ -355,13 +378,16 @@ async def _replay(
 async def load(
     session: AsyncSession, workspace_id: uuid.UUID, purchase: Purchase, *, created: bool = False
 ) -> RecordedPurchase:
-    rewards = (await rewards_service.for_purchases(session, workspace_id, [purchase.id]))[
-        purchase.id
-    ]
-    refunds = (await refunds_of(session, workspace_id, [purchase.id]))[purchase.id]
+    """What the purchase caused, as its answer shows it: rewards, refunds, the referral."""
+    db = await raw(session)
+    ids = {"workspace_id": workspace_id, "purchase_id": purchase.id}
+    rewards = [_REWARD.instance(db, row) for row in await db.all(_REWARDS_OF, **ids)]
+    refunds = [_REFUND.instance(db, row) for row in await db.all(_REFUNDS_OF, **ids)]
     referral = None
     if purchase.referral_id is not None:
-        referral = await referrals.get_referral(session, workspace_id, purchase.referral_id)
+        row = await db.one(_REFERRAL_BY_ID, workspace_id=workspace_id, id=purchase.referral_id)
+        assert row is not None  # referrals are never deleted
+        referral = _REFERRAL.instance(db, row)
     return RecordedPurchase(purchase, purchase.customer_id, referral, rewards, refunds, created)
 
 
