@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerOut, CustomerPatch, CustomerUpsert
-from goodwill.db.raw import Raw, Sql, raw
+from goodwill.db.raw import Raw, Sql, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound, ValidationFailed
 from goodwill.events.service import emit
@@ -69,15 +69,18 @@ _UPDATE = Sql(
 
 
 def _customer(db: Raw, workspace_id: uuid.UUID, row: tuple[Any, ...]) -> Customer:
-    return Customer(
-        id=db.uuid_of(row[0]),
-        workspace_id=workspace_id,
-        source_id=row[1],
-        email=row[2],
-        name=row[3],
-        metadata_=db.json_of(row[4]),
-        created_at=db.time_of(row[5]),
-        updated_at=db.time_of(row[6]),
+    return view(
+        Customer,
+        {
+            "id": db.uuid_of(row[0]),
+            "workspace_id": workspace_id,
+            "source_id": row[1],
+            "email": row[2],
+            "name": row[3],
+            "metadata_": db.json_of(row[4]),
+            "created_at": db.time_of(row[5]),
+            "updated_at": db.time_of(row[6]),
+        },
     )
 
 
@@ -127,15 +130,18 @@ async def upsert(
             now=now,
         )
         if inserted is not None:
-            customer = Customer(
-                id=customer_id,
-                workspace_id=workspace_id,
-                source_id=data.source_id,
-                email=None if data.email is UNSET else data.email,
-                name=None if data.name is UNSET else data.name,
-                metadata_={} if data.metadata is UNSET else data.metadata,
-                created_at=now,
-                updated_at=now,
+            customer = view(
+                Customer,
+                {
+                    "id": customer_id,
+                    "workspace_id": workspace_id,
+                    "source_id": data.source_id,
+                    "email": None if data.email is UNSET else data.email,
+                    "name": None if data.name is UNSET else data.name,
+                    "metadata_": {} if data.metadata is UNSET else data.metadata,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             await emit(
                 session,

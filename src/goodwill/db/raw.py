@@ -22,12 +22,13 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import JSON, Boolean, Table, Uuid
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import configure_mappers
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
@@ -35,6 +36,7 @@ _json_decode = msgspec.json.decode
 _INFO_KEY = "goodwill.raw"
 
 Row = tuple[Any, ...]
+M = TypeVar("M")
 
 
 class Sql:
@@ -325,7 +327,7 @@ class Columns:
         }
 
     def instance(self, db: Raw, row: Sequence[Any]) -> Any:
-        return self.model(**self.values(db, row))
+        return view(self.model, self.values(db, row))
 
 
 def _reader(kind: Any) -> Any:
@@ -340,3 +342,19 @@ def _reader(kind: Any) -> Any:
     if isinstance(kind, Boolean):
         return bool
     return None
+
+
+_mappers_ready = False
+
+
+def view(model: type[M], values: Mapping[str, Any]) -> M:
+    """A transient instance of ``model`` holding ``values`` (attribute names), to read: for
+    answers and events. Built without the ORM's per-attribute bookkeeping (about 1 µs against
+    30 µs for ``model(**values)``); it must never be added to a session."""
+    global _mappers_ready  # noqa: PLW0603 - configured once, on first use
+    if not _mappers_ready:
+        configure_mappers()
+        _mappers_ready = True
+    instance: M = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    return instance

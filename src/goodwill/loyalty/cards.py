@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.raw import Sql, raw
+from goodwill.db.raw import Sql, raw, view
 from goodwill.db.repository import Repository
 from goodwill.ids import new_id, random_code
 from goodwill.loyalty.models import LoyaltyCard
@@ -63,13 +63,16 @@ async def ensure_card(
     for attempt in range(_ATTEMPTS + 1):
         row = await db.one(_CARD, program_id=program_id, customer_id=customer_id)
         if row is not None:
-            return LoyaltyCard(
-                id=db.uuid_of(row[0]),
-                workspace_id=workspace_id,
-                program_id=program_id,
-                customer_id=customer_id,
-                code=row[1],
-                created_at=db.time_of(row[2]),
+            return view(
+                LoyaltyCard,
+                {
+                    "id": db.uuid_of(row[0]),
+                    "workspace_id": workspace_id,
+                    "program_id": program_id,
+                    "customer_id": customer_id,
+                    "code": row[1],
+                    "created_at": db.time_of(row[2]),
+                },
             )
         if attempt == _ATTEMPTS:
             break

@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time, to_utc
-from goodwill.db.raw import Columns, Sql, insert_into, raw
+from goodwill.db.raw import Columns, Sql, insert_into, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
@@ -249,7 +249,7 @@ async def record(
         values["program_id"] = values["promoter_id"] = None
     if await db.one(_INSERT, **values) is None:
         return await _replay(session, workspace_id, data.external_id, fingerprint)
-    purchase = Purchase(**values)
+    purchase = view(Purchase, values)
     if attributed.is_new:
         assert attributed.referral is not None
         await attribution.save_referral(session, attributed.referral, now, source)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
-from goodwill.db.raw import Raw, Sql, raw
+from goodwill.db.raw import Raw, Sql, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
@@ -234,17 +234,20 @@ async def _referral_and_promoter(
 def _referral(
     db: Raw, workspace_id: uuid.UUID, customer_id: uuid.UUID, row: tuple[Any, ...]
 ) -> Referral:
-    return Referral(
-        id=db.uuid_of(row[0]),
-        workspace_id=workspace_id,
-        program_id=db.uuid_of(row[1]),
-        promoter_id=db.uuid_of(row[2]),
-        link_id=db.uuid_or_none(row[3]),
-        click_id=db.uuid_or_none(row[4]),
-        customer_id=customer_id,
-        source=row[5],
-        referred_at=db.time_of(row[6]),
-        created_at=db.time_of(row[7]),
+    return view(
+        Referral,
+        {
+            "id": db.uuid_of(row[0]),
+            "workspace_id": workspace_id,
+            "program_id": db.uuid_of(row[1]),
+            "promoter_id": db.uuid_of(row[2]),
+            "link_id": db.uuid_or_none(row[3]),
+            "click_id": db.uuid_or_none(row[4]),
+            "customer_id": customer_id,
+            "source": row[5],
+            "referred_at": db.time_of(row[6]),
+            "created_at": db.time_of(row[7]),
+        },
     )
 
 
@@ -325,17 +328,20 @@ async def attribute(
         return Attributed(
             "refused", block.reason, program, promoter, link.id, click_id, None, touch.via, block
         )
-    referral = Referral(
-        id=new_id(),
-        workspace_id=workspace_id,
-        program_id=program.id,
-        promoter_id=promoter.id,
-        link_id=link.id,
-        click_id=click_id,
-        customer_id=customer.id,
-        source=source_kind,
-        referred_at=at,
-        created_at=now,
+    referral = view(
+        Referral,
+        {
+            "id": new_id(),
+            "workspace_id": workspace_id,
+            "program_id": program.id,
+            "promoter_id": promoter.id,
+            "link_id": link.id,
+            "click_id": click_id,
+            "customer_id": customer.id,
+            "source": source_kind,
+            "referred_at": at,
+            "created_at": now,
+        },
     )
     return Attributed(
         "referred",

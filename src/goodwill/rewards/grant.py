@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.db.raw import Sql, insert_into, raw, view
 from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.rewards import ledger
@@ -198,7 +198,7 @@ async def write(
     if not rows:
         return []
     await (await raw(session)).run_many(_INSERT, rows)
-    rewards = [Reward(**row) for row in rows]  # transient: for the answer and the events
+    rewards = [view(Reward, row) for row in rows]  # transient: for the answer and the events
     await ledger.write(
         session,
         [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards],
