@@ -83,9 +83,6 @@ class GroupCommit:
         """
         async with self._joined() as (batch, connection):
             sqlite = batch.sqlite
-            if not sqlite.in_transaction:  # SQLite rolled the batch back on an I/O error
-                batch.broken = True
-                raise RuntimeError("the write batch's transaction was lost")
             session = AsyncSession(
                 bind=connection,
                 expire_on_commit=False,
@@ -136,6 +133,9 @@ class GroupCommit:
                 batch = self._batch = await self._open()
             batch.size += 1
             try:
+                if not batch.sqlite.in_transaction:  # SQLite rolled the batch back on an I/O error
+                    batch.broken = True
+                    raise RuntimeError("the write batch's transaction was lost")
                 yield batch, batch.connection
             finally:
                 if not batch.commit_queued:
@@ -182,6 +182,8 @@ class GroupCommit:
         try:
             if batch.broken:
                 raise RuntimeError("a write of the batch failed half-way; the batch is rolled back")
+            if not batch.sqlite.in_transaction:  # rolled back by SQLite: a COMMIT would do nothing
+                raise RuntimeError("the write batch's transaction was lost")
             await batch.transaction.commit()
         except BaseException as error:
             batch.done.set_exception(error)

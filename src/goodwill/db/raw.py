@@ -113,6 +113,10 @@ class Raw:
     @staticmethod
     def time_of(value: Any) -> datetime:
         if isinstance(value, datetime):
+            if value.tzinfo is None:
+                # asyncpg answers PostgreSQL's -infinity and infinity, which it writes for
+                # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, as naive datetimes.
+                return value.replace(tzinfo=UTC)
             return value if value.tzinfo is UTC else value.astimezone(UTC)
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 

@@ -24,6 +24,14 @@ class ProgramRepository(Repository[Program]):
     noun = "program"
 
 
+def config_changed(session: AsyncSession) -> None:
+    """After changing programs or rules: the rest of this transaction reads the workspace's
+    configuration again (the triggers already gave it a new ``config_version``)."""
+    from goodwill.workspaces import config  # it reads programs and rules: it sits above them
+
+    config.forget(session)
+
+
 async def create(
     session: AsyncSession, workspace_id: uuid.UUID, data: ProgramCreate, now: datetime
 ) -> Program:
@@ -41,6 +49,7 @@ async def create(
     )
     session.add(program)
     await session.flush()
+    config_changed(session)
     return program
 
 
@@ -82,6 +91,7 @@ async def patch(
         program.settings = program_settings.validate(program.kind, data.settings, program.currency)
     program.updated_at = now
     await session.flush()
+    config_changed(session)
     return program
 
 

@@ -239,6 +239,7 @@ async def create(
     )
     session.add(rule)
     await session.flush()
+    programs.config_changed(session)
     return rule, program
 
 
@@ -295,6 +296,7 @@ async def patch(
         setattr(rule, key, value)
     rule.updated_at = now
     await session.flush()
+    programs.config_changed(session)
     return rule, program
 
 

@@ -102,26 +102,32 @@ async def current(
     (services that change it call :func:`forget`), from the process's cache when current.
 
     ``version``: the ``config_version`` the caller already read (authentication does), to
-    spare the lookup; without it, it is read in this transaction.
+    spare the lookup when the cache holds that version; otherwise it is read in this
+    transaction.
     """
     seen: dict[uuid.UUID, WorkspaceConfig] = session.info.setdefault(SESSION_KEY, {})
     if (found_here := seen.get(workspace_id)) is not None:
         return found_here
     db = await raw(session)
-    if version is None:
-        found = await db.scalar(_VERSION, workspace_id=workspace_id)
-        version = 0 if found is None else int(found)
     shared: dict[str, Any] | None = session.info.get(SHARED)
     cache: ConfigCache | None = None
     if shared is not None:
         cache = shared.get(CACHE_KEY)
         if cache is None:
             cache = shared[CACHE_KEY] = ConfigCache()
-    snapshot = None if cache is None else cache.get(workspace_id, version)
+    snapshot = None if cache is None or version is None else cache.get(workspace_id, version)
     if snapshot is None:
-        snapshot = await _load(db, workspace_id, version)
-        if cache is not None:
-            cache.put(workspace_id, snapshot)
+        # What is loaded is labelled with the version this transaction reads, never with one
+        # read outside it: on SQLite a transaction also sees the uncommitted writes of the ones
+        # before it in its batch (goodwill.db.group_commit), which a failed COMMIT undoes while
+        # the version read outside stays the committed one.
+        found = await db.scalar(_VERSION, workspace_id=workspace_id)
+        version = 0 if found is None else int(found)
+        snapshot = None if cache is None else cache.get(workspace_id, version)
+        if snapshot is None:
+            snapshot = await _load(db, workspace_id, version)
+            if cache is not None:
+                cache.put(workspace_id, snapshot)
     seen[workspace_id] = snapshot
     return snapshot
 

@@ -1,0 +1,487 @@
+"""SQLite group commit (goodwill.db.group_commit): write transactions that queue up together
+share one COMMIT, each in its own savepoint, and none returns before that COMMIT succeeded.
+
+What is durable is checked on a connection of its own (plain ``sqlite3``, outside the engine),
+the way another process would see the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing, contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from goodwill.customers.models import Customer
+from goodwill.db import Database, sqlite_inline
+from goodwill.db.engine import sqlite_path
+from goodwill.db.group_commit import MAX_BATCH, GroupCommit
+from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.ids import new_id
+from goodwill.settings import Settings
+from tests.conftest import SQLITE_ONLY, FakeClock, Tenant
+
+pytestmark = SQLITE_ONLY
+
+INSERT = insert_into(Customer.__table__)  # type: ignore[arg-type]
+
+
+class Boom(Exception):
+    pass
+
+
+def row(tenant: Tenant, clock: FakeClock, source_id: str) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "workspace_id": tenant.workspace_id,
+        "source_id": source_id,
+        "email": None,
+        "name": None,
+        "metadata": {},
+        "created_at": clock(),
+        "updated_at": clock(),
+    }
+
+
+def durable(db: Database, tenant: Tenant) -> list[str]:
+    """The customers of the workspace as another connection to the file sees them."""
+    with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
+        rows = conn.execute(
+            "SELECT source_id FROM customers WHERE workspace_id = ? ORDER BY source_id",
+            (tenant.workspace_id.hex,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+async def pooled(db: Database, tenant: Tenant) -> list[str]:
+    """The same through one of the engine's read connections."""
+    async with db.transaction(write=False) as session:
+        found = await session.scalars(
+            select(Customer.source_id)
+            .where(Customer.workspace_id == tenant.workspace_id)
+            .order_by(Customer.source_id)
+        )
+        return list(found)
+
+
+@contextmanager
+def counting_commits(db: Database) -> Iterator[list[int]]:
+    """Every COMMIT of a write transaction (a savepoint's RELEASE is not one, nor the end of
+    a read transaction)."""
+    commits: list[int] = []
+
+    def on_commit(conn: Any) -> None:
+        if conn.get_execution_options().get("goodwill_begin") == "IMMEDIATE":
+            commits.append(1)
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        yield commits
+    finally:
+        event.remove(db.engine.sync_engine, "commit", on_commit)
+
+
+@pytest.fixture
+async def small_batches(db: Database) -> AsyncIterator[Callable[[int], None]]:
+    """Give ``db`` a group commit of at most ``n`` transactions per batch."""
+    assert db._group is not None
+    original = db._group
+
+    def set_max(n: int) -> None:
+        db._group = GroupCommit(db.engine, asyncio.Lock(), db.shared, max_size=n)
+
+    await original.close()  # the tenant fixture's batch: committed, its connection returned
+    yield set_max
+    if db._group is not original:
+        await db._group.close()
+
+
+async def test_concurrent_writes_share_one_commit_and_none_returns_before_it(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    seen_on_return: dict[str, bool] = {}
+
+    async def write(i: int) -> None:
+        source_id = f"c{i:02d}"
+        async with db.transaction() as session:
+            if i % 2:
+                await (await raw(session)).run(INSERT, **row(tenant, clock, source_id))
+            else:
+                session.add(Customer(**row(tenant, clock, source_id)))
+        # Returned: the write must be on disk already, for anyone to see.
+        seen_on_return[source_id] = source_id in durable(db, tenant)
+
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(write(i) for i in range(10)))
+    expected = [f"c{i:02d}" for i in range(10)]
+    assert len(commits) == 1
+    assert seen_on_return == dict.fromkeys(expected, True)
+    assert durable(db, tenant) == expected
+    assert await pooled(db, tenant) == expected
+
+
+async def test_a_batch_holds_at_most_its_maximum(
+    db: Database, tenant: Tenant, clock: FakeClock, small_batches: Callable[[int], None]
+) -> None:
+    small_batches(3)
+    batch_of: dict[int, int] = {}
+
+    async def write(i: int) -> None:
+        async with db.transaction() as session:
+            batch_of[i] = len(commits)  # the COMMITs before this one ran: its batch
+            await (await raw(session)).run(INSERT, **row(tenant, clock, f"c{i}"))
+
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(write(i) for i in range(7)))
+    assert batch_of == {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 1, 6: 2}
+    assert len(commits) == 3
+    assert durable(db, tenant) == [f"c{i}" for i in range(7)]
+
+
+async def test_the_default_maximum_cuts_a_long_queue(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    sizes: Counter[int] = Counter()
+
+    async def write(i: int) -> None:
+        async with db.transaction() as session:
+            sizes[len(commits)] += 1
+            await (await raw(session)).run(INSERT, **row(tenant, clock, f"c{i:03d}"))
+
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(write(i) for i in range(MAX_BATCH + 36)))
+    assert MAX_BATCH == 64
+    assert sizes == {0: 64, 1: 36}
+    assert len(commits) == 2
+    assert len(durable(db, tenant)) == 100
+
+
+async def test_a_failing_transaction_leaves_nothing_while_its_batch_commits(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    async def ok_raw() -> str:
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "ok-raw"))
+        return "ok-raw"
+
+    async def bad_raw() -> str:
+        async with db.transaction() as session:
+            db_raw = await raw(session)
+            await db_raw.run(INSERT, **row(tenant, clock, "bad-raw"))
+            await db_raw.run(
+                Sql("UPDATE customers SET name = 'changed' WHERE workspace_id = :w"),
+                w=tenant.workspace_id,
+            )
+            raise Boom
+
+    async def bad_orm() -> str:
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "bad-orm-raw"))
+            session.add(Customer(**row(tenant, clock, "bad-orm")))
+            await session.flush()
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "bad-orm-raw-2"))
+            raise Boom
+
+    async def bad_at_the_end() -> str:
+        # The failure comes from the flush at the transaction's end: "ok-raw" is taken.
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "bad-end-raw"))
+            session.add(Customer(**row(tenant, clock, "bad-end-orm")))
+            session.add(Customer(**row(tenant, clock, "ok-raw")))
+        return "bad-at-the-end"
+
+    async def cancelled() -> str:
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "cancelled"))
+            raise asyncio.CancelledError
+
+    async def ok_orm() -> str:
+        async with db.transaction() as session:
+            session.add(Customer(**row(tenant, clock, "ok-orm")))
+            await session.flush()
+            customer = await session.scalar(
+                select(Customer).where(
+                    Customer.workspace_id == tenant.workspace_id, Customer.source_id == "ok-raw"
+                )
+            )
+            assert customer is not None
+            assert customer.name is None  # bad_raw's update was rolled back before this ran
+        return "ok-orm"
+
+    with counting_commits(db) as commits:
+        results = await asyncio.gather(
+            ok_raw(),
+            bad_raw(),
+            bad_orm(),
+            bad_at_the_end(),
+            cancelled(),
+            ok_orm(),
+            return_exceptions=True,
+        )
+    assert len(commits) == 1
+    assert results[0] == "ok-raw"
+    assert isinstance(results[1], Boom)
+    assert isinstance(results[2], Boom)
+    assert isinstance(results[3], IntegrityError)
+    assert "UNIQUE constraint failed" in str(results[3])
+    assert isinstance(results[4], asyncio.CancelledError)
+    assert results[5] == "ok-orm"
+    assert durable(db, tenant) == ["ok-orm", "ok-raw"]
+    with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
+        assert conn.execute(
+            "SELECT name FROM customers WHERE source_id = 'ok-raw' AND workspace_id = ?",
+            (tenant.workspace_id.hex,),
+        ).fetchall() == [(None,)]
+
+
+async def test_core_connections_join_the_batch_in_savepoints_too(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    async def core(source_id: str, fail: bool) -> None:
+        async with db.connection(write=True) as conn:
+            await conn.execute(Customer.__table__.insert().values(**row(tenant, clock, source_id)))
+            if fail:
+                raise Boom
+
+    async def session(source_id: str) -> None:
+        async with db.transaction() as s:
+            await (await raw(s)).run(INSERT, **row(tenant, clock, source_id))
+
+    with counting_commits(db) as commits:
+        results = await asyncio.gather(
+            core("core-ok", False),
+            core("core-bad", True),
+            session("session-ok"),
+            return_exceptions=True,
+        )
+    assert len(commits) == 1
+    assert results[0] is None
+    assert isinstance(results[1], Boom)
+    assert results[2] is None
+    assert durable(db, tenant) == ["core-ok", "session-ok"]
+
+
+async def test_a_commit_failing_on_a_deferred_constraint_fails_the_whole_batch(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    answered: list[str] = []
+
+    async def write(source_id: str, orm: bool = False) -> None:
+        async with db.transaction() as session:
+            if orm:
+                session.add(Customer(**row(tenant, clock, source_id)))
+            else:
+                await (await raw(session)).run(INSERT, **row(tenant, clock, source_id))
+        answered.append(source_id)
+
+    async def dangling() -> None:
+        # A foreign key checked only at COMMIT: the savepoint releases fine, the COMMIT fails.
+        async with db.transaction() as session:
+            db_raw = await raw(session)
+            await db_raw.run(Sql("PRAGMA defer_foreign_keys = ON"))
+            orphan = row(tenant, clock, "orphan") | {"workspace_id": new_id()}
+            await db_raw.run(INSERT, **orphan)
+        answered.append("orphan")
+
+    with counting_commits(db) as commits:
+        results = await asyncio.gather(
+            write("first"), dangling(), write("third", orm=True), return_exceptions=True
+        )
+    assert len(commits) == 1  # one COMMIT tried, for the three
+    assert answered == []
+    for result in results:
+        assert isinstance(result, IntegrityError), result
+        assert "FOREIGN KEY constraint failed" in str(result)
+    assert results[0] is results[1] is results[2]  # the batch's one error
+    assert durable(db, tenant) == []
+    with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM customers WHERE source_id = 'orphan'"
+        ).fetchall() == [(0,)]
+
+    # The next batch starts afresh and commits.
+    await write("after")
+    assert durable(db, tenant) == ["after"]
+
+
+async def test_an_io_error_on_commit_fails_every_transaction_of_the_batch(
+    db: Database, tenant: Tenant, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = sqlite_inline.Connection.commit
+    failures: list[int] = []
+
+    async def failing_once(self: sqlite_inline.Connection) -> None:
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        await real_commit(self)
+
+    monkeypatch.setattr(sqlite_inline.Connection, "commit", failing_once)
+
+    async def write(source_id: str, orm: bool = False) -> str:
+        async with db.transaction() as session:
+            if orm:
+                session.add(Customer(**row(tenant, clock, source_id)))
+                await session.flush()
+            else:
+                await (await raw(session)).run(INSERT, **row(tenant, clock, source_id))
+        return source_id
+
+    results = await asyncio.gather(
+        write("a"), write("b", orm=True), write("c"), return_exceptions=True
+    )
+    assert failures == [1]
+    for result in results:
+        assert isinstance(result, OperationalError), result
+        assert "disk I/O error" in str(result)
+    assert durable(db, tenant) == []
+    assert await pooled(db, tenant) == []
+
+    assert await asyncio.gather(write("d"), write("e", orm=True)) == ["d", "e"]
+    assert durable(db, tenant) == ["d", "e"]
+
+
+LOST = "the write batch's transaction was lost"
+BROKEN = "a write of the batch failed half-way; the batch is rolled back"
+
+
+@pytest.mark.parametrize("lost_in", ["session", "core"])
+@pytest.mark.parametrize("later", [None, "session", "core"])
+async def test_a_batch_sqlite_rolled_back_by_itself_fails_every_transaction(
+    db: Database, tenant: Tenant, clock: FakeClock, lost_in: str, later: str | None
+) -> None:
+    """On some I/O errors and on a full disk SQLite rolls the whole transaction back by itself:
+    the transactions before in the batch lost their writes and must not be answered, and
+    those after must not write outside any transaction."""
+
+    async def write(source_id: str, path: str = "session", lose: bool = False) -> str:
+        if path == "session":
+            async with db.transaction() as session:
+                db_raw = await raw(session)
+                await db_raw.run(INSERT, **row(tenant, clock, source_id))
+                if lose:
+                    await db_raw.run(Sql("ROLLBACK"))  # what SQLite does on SQLITE_FULL
+        else:
+            async with db.connection(write=True) as conn:
+                await conn.execute(
+                    Customer.__table__.insert().values(**row(tenant, clock, source_id))
+                )
+                if lose:
+                    await conn.exec_driver_sql("ROLLBACK")
+        return source_id
+
+    tasks = [write("before"), write("lost", lost_in, lose=True)]
+    if later is not None:
+        tasks.append(write("after", later))
+    with counting_commits(db) as commits:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert commits == []  # nothing left to commit
+    assert isinstance(results[0], RuntimeError), results
+    assert str(results[0]) == (LOST if later is None else BROKEN)
+    assert "no such savepoint" in str(results[1])  # the one that lost the batch
+    if later is not None:
+        assert isinstance(results[2], RuntimeError), results
+        assert str(results[2]) == LOST
+    assert durable(db, tenant) == []
+
+    assert await write("next") == "next"
+    assert durable(db, tenant) == ["next"]
+
+
+async def test_a_batch_is_invisible_to_other_connections_until_its_commit(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    looks: list[tuple[str, list[str], list[str], list[str]]] = []
+
+    async def write(source_id: str, orm: bool) -> None:
+        async with db.transaction() as session:
+            if orm:
+                session.add(Customer(**row(tenant, clock, source_id)))
+                await session.flush()
+            else:
+                await (await raw(session)).run(INSERT, **row(tenant, clock, source_id))
+            inside = await session.scalars(
+                select(Customer.source_id)
+                .where(Customer.workspace_id == tenant.workspace_id)
+                .order_by(Customer.source_id)
+            )
+            looks.append((source_id, list(inside), durable(db, tenant), await pooled(db, tenant)))
+
+    with counting_commits(db) as commits:
+        await asyncio.gather(write("a", False), write("b", True), write("c", False))
+    assert len(commits) == 1
+    # Each transaction sees the batch so far; no other connection sees any of it.
+    assert looks == [
+        ("a", ["a"], [], []),
+        ("b", ["a", "b"], [], []),
+        ("c", ["a", "b", "c"], [], []),
+    ]
+    assert durable(db, tenant) == ["a", "b", "c"]
+    assert await pooled(db, tenant) == ["a", "b", "c"]
+
+
+async def test_a_reader_polling_during_a_batch_never_sees_part_of_it(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    seen: set[int] = set()
+    done = asyncio.Event()
+
+    async def reader() -> None:
+        while not done.is_set():
+            async with db.engine.connect() as conn:
+                found = await conn.scalar(
+                    select(func.count())
+                    .select_from(Customer)
+                    .where(Customer.workspace_id == tenant.workspace_id)
+                )
+                seen.add(int(found or 0))
+            await asyncio.sleep(0)
+
+    async def write(i: int) -> None:
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, f"c{i}"))
+            await asyncio.sleep(0)  # let the reader look in the middle of the batch
+            session.add(Customer(**row(tenant, clock, f"orm{i}")))
+            await session.flush()
+            await asyncio.sleep(0)
+
+    polling = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(write(i) for i in range(5)))
+    done.set()
+    await polling
+    assert len(commits) >= 1
+    assert seen <= {0, 10}  # all of the batch or none of it
+    assert 0 in seen
+    assert len(durable(db, tenant)) == 10
+
+
+async def test_dispose_commits_the_open_batch(
+    settings: Settings, tenant: Tenant, clock: FakeClock
+) -> None:
+    own = Database(settings)
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def write() -> str:
+        async with own.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, "last"))
+            entered.set()
+            await release.wait()
+        return "answered"
+
+    writing = asyncio.create_task(write())
+    await entered.wait()
+    disposing = asyncio.create_task(own.dispose())
+    await asyncio.sleep(0)  # dispose waits for the running transaction
+    release.set()
+    await disposing
+    assert durable(own, tenant) == ["last"]  # on disk by the time dispose returned
+    assert await writing == "answered"
