@@ -99,7 +99,15 @@ class GroupCommit:
                 await flush_outbox(session)
                 if session.in_transaction():
                     await session.commit()
+                try:
+                    sqlite.execute("RELEASE goodwill_job")
+                except Exception:
+                    # Its writes may or may not be part of the batch now: fail the batch.
+                    batch.broken = True
+                    raise
             except BaseException:
+                if batch.broken:
+                    raise
                 try:
                     if session.in_transaction():
                         await session.rollback()
@@ -108,8 +116,6 @@ class GroupCommit:
                 except Exception:
                     batch.broken = True  # what the batch holds is unknown now: fail it all
                 raise
-            else:
-                sqlite.execute("RELEASE goodwill_job")
             finally:
                 raw.forget(session)
                 await session.close()
@@ -180,10 +186,10 @@ class GroupCommit:
         if self._batch is batch:
             self._batch = None
         try:
-            if batch.broken:
-                raise RuntimeError("a write of the batch failed half-way; the batch is rolled back")
             if not batch.sqlite.in_transaction:  # rolled back by SQLite: a COMMIT would do nothing
                 raise RuntimeError("the write batch's transaction was lost")
+            if batch.broken:
+                raise RuntimeError("a write of the batch failed half-way; the batch is rolled back")
             await batch.transaction.commit()
         except BaseException as error:
             batch.done.set_exception(error)
