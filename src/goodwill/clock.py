@@ -19,11 +19,9 @@ def utcnow() -> datetime:
 def format_time(value: datetime) -> str:
     """ISO 8601 UTC with milliseconds and ``Z``: ``2026-04-06T06:23:54.991Z`` (always a
     four-digit year: ``strftime("%Y")`` writes the year 1 as ``1``)."""
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-        f".{v.microsecond // 1000:03d}Z"
-    )
+    v = value if value.tzinfo is UTC else value.astimezone(UTC)
+    # isoformat always writes four-digit years; "+00:00" becomes "Z"
+    return v.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def to_utc(value: datetime, param: str = "time") -> datetime:

@@ -18,7 +18,15 @@ UNAMBIGUOUS_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ
 
 
 def random_code(length: int = 8, alphabet: str = UNAMBIGUOUS_ALPHABET) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    """``length`` characters drawn uniformly from ``alphabet`` with the system's CSPRNG (one
+    read of random bytes, not one call per character; bytes past the largest multiple of the
+    alphabet's size are discarded, so there is no modulo bias)."""
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    chosen: list[str] = []
+    while len(chosen) < length:
+        chosen.extend(alphabet[b % size] for b in secrets.token_bytes(length * 2) if b < limit)
+    return "".join(chosen[:length])
 
 
 def random_token(nbytes: int = 24) -> str:

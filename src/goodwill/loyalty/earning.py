@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -52,15 +52,33 @@ from goodwill.programs.settings import (
 )
 from goodwill.rules import conditions
 
+T = TypeVar("T")
+
 PURCHASE_TRIGGER = "purchase"
 
 
+_PARSED: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+
+def _parsed(raw: Mapping[str, Any], kind: type[T]) -> T:
+    """``raw`` as ``kind``, converted once per settings object (a program's settings come from
+    the per-process configuration snapshot, the same object for every purchase)."""
+    found = _PARSED.get(id(raw))
+    if found is not None and found[0] is raw and isinstance(found[1], kind):
+        return found[1]
+    if len(_PARSED) > 10_000:
+        _PARSED.clear()
+    value = msgspec.convert(raw, kind)
+    _PARSED[id(raw)] = (raw, value)
+    return value
+
+
 def stamps_settings(raw: Mapping[str, Any]) -> StampsSettings:
-    return msgspec.convert(raw, StampsSettings)
+    return _parsed(raw, StampsSettings)
 
 
 def points_settings(raw: Mapping[str, Any]) -> PointsSettings:
-    return msgspec.convert(raw, PointsSettings)
+    return _parsed(raw, PointsSettings)
 
 
 def _holds(tree: dict[str, Any] | None, facts: dict[str, Any]) -> tuple[bool, str | None]:
