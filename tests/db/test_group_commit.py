@@ -8,6 +8,7 @@ the way another process would see the file.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +23,7 @@ from goodwill.customers.models import Customer
 from goodwill.db import Database, sqlite_inline
 from goodwill.db.engine import sqlite_path
 from goodwill.db.group_commit import MAX_BATCH, GroupCommit
-from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.db.raw import Sql, insert_into, raw, raw_reads
 from goodwill.ids import new_id
 from goodwill.settings import Settings
 from tests.conftest import SQLITE_ONLY, FakeClock, Tenant
@@ -485,3 +486,37 @@ async def test_dispose_commits_the_open_batch(
     await disposing
     assert durable(own, tenant) == ["last"]  # on disk by the time dispose returned
     assert await writing == "answered"
+
+
+async def test_the_log_is_checkpointed_in_the_background_not_inside_a_commit(
+    db: Database, tenant: Tenant, clock: FakeClock, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """The writer never checkpoints inside its COMMIT (wal_autocheckpoint=0); once the log is
+    past the threshold a PASSIVE checkpoint copies it into the database file on a thread."""
+    from goodwill.db import group_commit
+
+    monkeypatch.setattr(group_commit, "CHECKPOINT_BYTES", 1)  # any log is worth copying
+    for i in range(3):
+        async with db.transaction() as session:
+            await (await raw(session)).run(INSERT, **row(tenant, clock, f"c{i}"))
+    batcher = db._group
+    assert batcher is not None
+    assert batcher._checkpoints is not None
+    running = batcher._checkpoints._running
+    assert running is not None
+    await running
+    writer = batcher._connection
+    assert writer is not None
+    autocheckpoint = (
+        (await raw_reads(writer)).sqlite_connection().execute("PRAGMA wal_autocheckpoint")
+    )
+    assert autocheckpoint.fetchone() == (0,)
+    # The database file alone (without its log) now holds the rows.
+    path = sqlite_path(db.settings.async_database_url)
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(path, copy)
+    with closing(sqlite3.connect(copy)) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM customers WHERE workspace_id = ?", (tenant.workspace_id.hex,)
+        ).fetchone()
+    assert found == (3,)

@@ -59,7 +59,12 @@ class Database:
         self._group: GroupCommit | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine, settings.sqlite_synchronous)
-            self._group = GroupCommit(self.engine, asyncio.Lock(), self.shared)
+            self._group = GroupCommit(
+                self.engine,
+                asyncio.Lock(),
+                self.shared,
+                path=sqlite_path(settings.async_database_url),
+            )
 
     @property
     def dialect(self) -> str:

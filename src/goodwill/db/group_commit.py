@@ -15,24 +15,33 @@ per request, with the event loop stalled meanwhile. Instead, in each process:
 
 A batch holds at most ``max_size`` transactions, so a long queue cannot make one batch, and its
 latency, grow without bound.
+
+The write-ahead log is copied back into the database file by a background checkpoint
+(``PASSIVE``: it never blocks the writer), started when the log passes 4 MB, instead of by
+SQLite's automatic checkpoint inside whichever ``COMMIT`` crosses that size, which would hold up
+every request of that batch, and of the batches queued behind it, for the whole copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncTransaction
 
 from goodwill.db import raw
 from goodwill.db.raw import Raw
 
+log = structlog.get_logger("goodwill.db")
 MAX_BATCH = 64
+CHECKPOINT_BYTES = 4 * 1024 * 1024
 SHARED = "goodwill.shared"  # session.info key of what a Database's sessions share
 
 
@@ -62,8 +71,11 @@ class GroupCommit:
         lock: asyncio.Lock,
         shared: dict[str, Any],
         max_size: int = MAX_BATCH,
+        *,
+        path: str | None = None,
     ) -> None:
         self._engine = engine
+        self._checkpoints = None if path is None else _Checkpoints(path)
         self._shared = shared
         self._lock = lock
         self._max_size = max_size
@@ -155,6 +167,9 @@ class GroupCommit:
         if connection is None:
             connection = await self._engine.connect()
             await connection.execution_options(goodwill_begin="IMMEDIATE")
+            if self._checkpoints is not None:
+                sqlite = (await raw.raw_reads(connection)).sqlite_connection()
+                sqlite.execute("PRAGMA wal_autocheckpoint=0")
             self._connection = connection
         try:
             transaction = await connection.begin()
@@ -198,6 +213,8 @@ class GroupCommit:
             await self._drop_connection()  # start the next batch on a fresh connection
         else:
             batch.done.set_result(None)
+            if self._checkpoints is not None:
+                self._checkpoints.after_commit()
 
     async def close(self) -> None:
         """Commit what is open and wait for queued commits (at shutdown)."""
@@ -208,6 +225,48 @@ class GroupCommit:
             await asyncio.gather(*self._commits, return_exceptions=True)
         async with self._lock:
             await self._drop_connection()
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
+
+
+class _Checkpoints:
+    """Background ``PASSIVE`` checkpoints of one database file, one at a time, on a thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wal = path + "-wal"
+        self._running: asyncio.Task[None] | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def after_commit(self) -> None:
+        if self._running is not None and not self._running.done():
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if size >= CHECKPOINT_BYTES:
+            self._running = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._run)
+        except sqlite3.Error:
+            log.warning("wal_checkpoint_failed", path=self._path, exc_info=True)
+
+    def _run(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=0
+            )
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def close(self) -> None:
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 async def _quietly_rollback(transaction: AsyncTransaction) -> None:
