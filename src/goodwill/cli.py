@@ -130,6 +130,7 @@ def worker_command(
     async def go() -> None:
         db = Database(settings)
         runner = Worker(db, settings, workspace_id=workspace)
+        aio.calm_the_garbage_collector()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
