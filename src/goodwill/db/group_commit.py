@@ -16,10 +16,11 @@ per request, with the event loop stalled meanwhile. Instead, in each process:
 A batch holds at most ``max_size`` transactions, so a long queue cannot make one batch, and its
 latency, grow without bound.
 
-The write-ahead log is copied back into the database file by a background checkpoint
-(``PASSIVE``: it never blocks the writer), started when the log passes 4 MB, instead of by
-SQLite's automatic checkpoint inside whichever ``COMMIT`` crosses that size, which would hold up
-every request of that batch, and of the batches queued behind it, for the whole copy.
+The write-ahead log is copied back into the database file when it passes 4 MB, right after a
+batch's requests were answered, on a thread and with the write lock held (so the log then
+restarts from its beginning), instead of by SQLite's automatic checkpoint inside whichever
+``COMMIT`` crosses that size: that held the requests of the batch, and the event loop with them,
+for the whole copy.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class GroupCommit:
         path: str | None = None,
     ) -> None:
         self._engine = engine
-        self._checkpoints = None if path is None else _Checkpoints(path)
+        self._wal = None if path is None else path + "-wal"
         self._shared = shared
         self._lock = lock
         self._max_size = max_size
@@ -167,7 +168,7 @@ class GroupCommit:
         if connection is None:
             connection = await self._engine.connect()
             await connection.execution_options(goodwill_begin="IMMEDIATE")
-            if self._checkpoints is not None:
+            if self._wal is not None:
                 sqlite = (await raw.raw_reads(connection)).sqlite_connection()
                 sqlite.execute("PRAGMA wal_autocheckpoint=0")
             self._connection = connection
@@ -212,9 +213,27 @@ class GroupCommit:
             await _quietly_rollback(batch.transaction)
             await self._drop_connection()  # start the next batch on a fresh connection
         else:
-            batch.done.set_result(None)
-            if self._checkpoints is not None:
-                self._checkpoints.after_commit()
+            batch.done.set_result(None)  # answered now; the checkpoint below delays nobody's answer
+            await self._checkpoint_if_due(batch.sqlite)
+
+    async def _checkpoint_if_due(self, sqlite: sqlite3.Connection) -> None:
+        """Copy the log into the database file once it passes ``CHECKPOINT_BYTES``: on a thread,
+        with the write lock held, so no write of this process races it and the log restarts
+        from its beginning at the next batch."""
+        if self._wal is None:
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if size < CHECKPOINT_BYTES:
+            return
+        try:
+            await asyncio.to_thread(
+                lambda: sqlite.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            )
+        except sqlite3.Error:
+            log.warning("wal_checkpoint_failed", wal=self._wal, exc_info=True)
 
     async def close(self) -> None:
         """Commit what is open and wait for queued commits (at shutdown)."""
@@ -225,48 +244,6 @@ class GroupCommit:
             await asyncio.gather(*self._commits, return_exceptions=True)
         async with self._lock:
             await self._drop_connection()
-        if self._checkpoints is not None:
-            await self._checkpoints.close()
-
-
-class _Checkpoints:
-    """Background ``PASSIVE`` checkpoints of one database file, one at a time, on a thread."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._wal = path + "-wal"
-        self._running: asyncio.Task[None] | None = None
-        self._connection: sqlite3.Connection | None = None
-
-    def after_commit(self) -> None:
-        if self._running is not None and not self._running.done():
-            return
-        try:
-            size = os.stat(self._wal).st_size
-        except OSError:
-            return
-        if size >= CHECKPOINT_BYTES:
-            self._running = asyncio.get_running_loop().create_task(self._checkpoint())
-
-    async def _checkpoint(self) -> None:
-        try:
-            await asyncio.to_thread(self._run)
-        except sqlite3.Error:
-            log.warning("wal_checkpoint_failed", path=self._path, exc_info=True)
-
-    def _run(self) -> None:
-        if self._connection is None:
-            self._connection = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=0
-            )
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    async def close(self) -> None:
-        if self._running is not None:
-            await asyncio.gather(self._running, return_exceptions=True)
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
 
 async def _quietly_rollback(transaction: AsyncTransaction) -> None:
