@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from goodwill.customers.models import Customer
@@ -75,18 +75,22 @@ async def pooled(db: Database, tenant: Tenant) -> list[str]:
 @contextmanager
 def counting_commits(db: Database) -> Iterator[list[int]]:
     """Every COMMIT of a write transaction (a savepoint's RELEASE is not one, nor the end of
-    a read transaction)."""
+    a read transaction): those of the group commit's connection, however they are sent (a
+    batch of hand-written SQL commits on the driver, without SQLAlchemy)."""
     commits: list[int] = []
+    original = sqlite_inline.Connection.commit
 
-    def on_commit(conn: Any) -> None:
-        if conn.get_execution_options().get("goodwill_begin") == "IMMEDIATE":
+    async def commit(self: sqlite_inline.Connection) -> None:
+        group = db._group
+        if group is not None and self is group._driver and self.in_transaction:
             commits.append(1)
+        await original(self)
 
-    event.listen(db.engine.sync_engine, "commit", on_commit)
+    sqlite_inline.Connection.commit = commit  # type: ignore[method-assign]
     try:
         yield commits
     finally:
-        event.remove(db.engine.sync_engine, "commit", on_commit)
+        sqlite_inline.Connection.commit = original  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -537,3 +541,153 @@ async def test_the_log_stays_bounded_under_steady_writes(
     wal = sqlite_path(db.settings.async_database_url) + "-wal"
     assert os.stat(wal).st_size < 1024 * 1024  # well over 1 MB was written through it
     assert len(durable(db, tenant)) == 3000
+
+
+# Jobs (GroupCommit.run, Database.run_write): hand-written SQL queued for the next batch.
+
+
+def job(tenant: Tenant, clock: FakeClock, source_id: str, fail: bool = False) -> Any:
+    async def fn(db_raw: Any) -> str:
+        await db_raw.run(INSERT, **row(tenant, clock, source_id))
+        if fail:
+            raise Boom(source_id)
+        return source_id
+
+    return fn
+
+
+async def test_jobs_share_one_commit_and_none_returns_before_it(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    seen_on_return: dict[str, bool] = {}
+
+    async def write(i: int) -> None:
+        source_id = await db.run_write(job(tenant, clock, f"j{i:02d}"))
+        seen_on_return[source_id] = source_id in durable(db, tenant)
+
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(write(i) for i in range(20)))
+    expected = [f"j{i:02d}" for i in range(20)]
+    assert len(commits) == 1
+    assert seen_on_return == dict.fromkeys(expected, True)
+    assert durable(db, tenant) == expected
+
+
+async def test_a_failing_job_leaves_nothing_and_the_others_commit(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    results = await asyncio.gather(
+        db.run_write(job(tenant, clock, "a")),
+        db.run_write(job(tenant, clock, "bad", fail=True)),
+        db.run_write(job(tenant, clock, "c")),
+        return_exceptions=True,
+    )
+    assert results[0] == "a"
+    assert isinstance(results[1], Boom)
+    assert results[2] == "c"
+    assert durable(db, tenant) == ["a", "c"]
+
+
+async def test_jobs_and_transactions_share_batches_and_neither_waits_for_ever(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    """A steady stream of jobs keeps its batches going back to back; a transaction waiting for
+    the lock still gets into the next batch."""
+    stop = asyncio.Event()
+    written: list[str] = []
+
+    async def clicks(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            written.append(await db.run_write(job(tenant, clock, f"j{n}-{i:04d}")))
+            i += 1
+
+    streams = [asyncio.create_task(clicks(n)) for n in range(8)]
+    await asyncio.sleep(0.05)
+    with counting_commits(db) as commits:
+        async with db.transaction() as session:
+            session.add(Customer(**row(tenant, clock, "tx")))
+        during = len(commits)
+    stop.set()
+    await asyncio.gather(*streams)
+    assert during <= 3  # joined within a batch or two of jobs
+    assert set(durable(db, tenant)) == {*written, "tx"}
+
+
+async def test_a_failed_commit_fails_every_job_of_its_batch(
+    db: Database, tenant: Tenant, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = sqlite_inline.Connection.commit
+    failures: list[int] = []
+
+    async def failing_once(self: sqlite_inline.Connection) -> None:
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        await real_commit(self)
+
+    monkeypatch.setattr(sqlite_inline.Connection, "commit", failing_once)
+    results = await asyncio.gather(
+        *(db.run_write(job(tenant, clock, f"j{i}")) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert failures == [1]
+    for result in results:
+        assert isinstance(result, OperationalError | sqlite3.OperationalError), result
+        assert "disk I/O error" in str(result)
+    assert durable(db, tenant) == []
+    assert await db.run_write(job(tenant, clock, "next")) == "next"
+    assert durable(db, tenant) == ["next"]
+
+
+async def test_a_job_in_a_batch_sqlite_rolled_back_is_never_answered(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    async def lose(db_raw: Any) -> None:
+        await db_raw.run(INSERT, **row(tenant, clock, "lost"))
+        await db_raw.run(Sql("ROLLBACK"))  # what SQLite does on SQLITE_FULL
+
+    results = await asyncio.gather(
+        db.run_write(job(tenant, clock, "before")),
+        db.run_write(lose),
+        db.run_write(job(tenant, clock, "after")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    assert durable(db, tenant) == []
+    assert await db.run_write(job(tenant, clock, "next")) == "next"
+
+
+async def test_a_job_whose_caller_gave_up_before_it_ran_writes_nothing(
+    db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    async with db.transaction() as session:  # holds the lock: the job waits in the queue
+        waiting = asyncio.create_task(db.run_write(job(tenant, clock, "gone")))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        session.add(Customer(**row(tenant, clock, "tx")))
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await db.run_write(job(tenant, clock, "next")) == "next"
+    assert durable(db, tenant) == ["next", "tx"]
+
+
+async def test_jobs_respect_the_batch_maximum(
+    db: Database, tenant: Tenant, clock: FakeClock, small_batches: Callable[[int], None]
+) -> None:
+    small_batches(4)
+    with counting_commits(db) as commits:
+        await asyncio.gather(*(db.run_write(job(tenant, clock, f"j{i}")) for i in range(10)))
+    assert len(commits) == 3
+    assert len(durable(db, tenant)) == 10
+
+
+async def test_dispose_waits_for_queued_jobs(
+    settings: Settings, tenant: Tenant, clock: FakeClock
+) -> None:
+    own = Database(settings)
+    writing = asyncio.create_task(own.run_write(job(tenant, clock, "last")))
+    await asyncio.sleep(0)
+    await own.dispose()
+    assert durable(own, tenant) == ["last"]
+    assert await writing == "last"

@@ -151,6 +151,16 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self._live())
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._live().in_transaction
+
+    async def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``, awaiting another process's write lock (goodwill.db.group_commit
+        begins its batches itself, without SQLAlchemy's transaction objects)."""
+        conn = self._live()
+        await _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+
     async def commit(self) -> None:
         conn = self._live()
         if conn.total_changes == self._changes_committed:
