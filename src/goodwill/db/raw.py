@@ -87,6 +87,10 @@ class Raw:
     async def run(self, sql: Sql, **params: Any) -> None:
         raise NotImplementedError
 
+    async def changed(self, sql: Sql, **params: Any) -> int:
+        """Run a write; how many rows it inserted, updated or deleted."""
+        raise NotImplementedError
+
     async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
@@ -204,6 +208,11 @@ class _SQLiteRaw(Raw):
         text, args = self._args(sql, params)
         self._conn.execute(text, args)
 
+    async def changed(self, sql: Sql, **params: Any) -> int:
+        text, args = self._args(sql, params)
+        count: int = self._conn.execute(text, args).rowcount
+        return count
+
     async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
@@ -247,6 +256,12 @@ class _PostgresRaw(Raw):
         await self._begun()
         text, args = self._args(sql, params)
         await self._conn.execute(text, *args)
+
+    async def changed(self, sql: Sql, **params: Any) -> int:
+        await self._begun()
+        text, args = self._args(sql, params)
+        status: str = await self._conn.execute(text, *args)  # e.g. "INSERT 0 1"
+        return int(status.rpartition(" ")[2])
 
     async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:

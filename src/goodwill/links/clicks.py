@@ -1,9 +1,17 @@
 """Recording a click and building its redirect: the hottest public path.
 
-Fast path (no ``click`` rules in the program): one indexed lookup of the link by code, which
-also says whether the program has click rules, and one insert of the click, with Core
-statements on one connection. Only a program with click rules takes the full path through the
-rules engine (and stores the explanation on the click).
+Fast path (no ``click`` rules in the program): hand-written SQL (:mod:`goodwill.db.raw`) with no
+session (``Database.run_write``), answered once the click is durable. A link followed before in
+this process is in the process's :class:`LinkCache`, and its click is then **one** statement:
+an ``INSERT … SELECT`` from the link's row that writes the click only if that row still holds
+every value the cache remembers (code, ids, destination, default UTM) and the program still has
+no active click rules. When it writes nothing, the cached entry is dropped and the click takes
+the uncached path: one indexed lookup of the link by code (which also says whether the program
+has click rules) and one insert. So a click never follows a link as it was: whatever changes a
+link, in this process or another, the next click sees it.
+
+Only a program with click rules takes the full path through the rules engine (and stores the
+explanation on the click).
 
 The visitor's IP is never stored: only ``HMAC-SHA256(salt, workspace id + IP)``. The salt is
 ``GOODWILL_IP_HASH_SALT`` if set, else a random value this install generates once and keeps in
@@ -13,53 +21,136 @@ workspaces, and nobody without the salt can test an IP against a hash.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Table, bindparam, exists, insert, select
+from sqlalchemy import Table, select
 
 from goodwill.db import Database
+from goodwill.db.raw import Raw, Sql, insert_into, json_text, raw
 from goodwill.db.upsert import insert_or_nothing
 from goodwill.ids import new_id, random_token
-from goodwill.links.models import Click, InstallSecret, ReferralLink
+from goodwill.links.models import Click, InstallSecret
 from goodwill.links.schemas import UTM_FIELDS
 from goodwill.rewards import grant
 from goodwill.rules.engine import Occurrence
-from goodwill.rules.models import RewardRule
 from goodwill.workspaces import config as workspace_config
 
-LINKS: Table = ReferralLink.__table__  # type: ignore[assignment]
 CLICKS: Table = Click.__table__  # type: ignore[assignment]
-RULES: Table = RewardRule.__table__  # type: ignore[assignment]
 SECRETS: Table = InstallSecret.__table__  # type: ignore[assignment]
 SALT_NAME = "ip_hash_salt"
 MAX_REFERRER = 2000
 MAX_USER_AGENT = 500
 MAX_UTM = 200
+CACHE_KEY = "goodwill.link_cache"  # in Database.shared
+CACHE_SIZE = 4096  # links; about 1.5 KB each
 
-_LOOKUP = select(
-    LINKS.c.id,
-    LINKS.c.workspace_id,
-    LINKS.c.program_id,
-    LINKS.c.promoter_id,
-    LINKS.c.destination_url,
-    LINKS.c.utm_params,
-    exists()
-    .where(
-        RULES.c.workspace_id == LINKS.c.workspace_id,
-        RULES.c.program_id == LINKS.c.program_id,
-        RULES.c.trigger == "click",
-        RULES.c.active.is_(True),
-    )
-    .label("click_rules"),
-).where(LINKS.c.code == bindparam("code"))
-_INSERT = insert(CLICKS)
+_CLICK_RULES = (
+    "EXISTS (SELECT 1 FROM reward_rules r WHERE r.workspace_id = l.workspace_id "
+    "AND r.program_id = l.program_id AND r.\"trigger\" = 'click' AND r.active)"
+)
+# The link, and whether its program has active click rules (then the click takes the full path).
+_LOOKUP = Sql(
+    "SELECT l.id, l.workspace_id, l.program_id, l.promoter_id, l.destination_url, "  # noqa: S608 - fixed text, no input
+    f"l.utm_params, {_CLICK_RULES} FROM referral_links l WHERE l.code = :code"
+)
+_INSERT = insert_into(CLICKS)
+# A click without click rules explains nothing: JSON null, as clicks have always stored it.
+NO_EXPLANATION = json_text(None)
+# The click through a cached link: written only if the link's row still is what the cache holds
+# and its program still has no click rules. The ids come from that row itself.
+_RECORD_TEXT = (
+    'INSERT INTO clicks ("id", "workspace_id", "link_id", "program_id", "promoter_id", '  # noqa: S608 - fixed text, no input
+    '"utm_params", "referrer", "user_agent", "ip_hash", "explanation", "created_at") '
+    "SELECT :id{uuid}, l.workspace_id, l.id, l.program_id, l.promoter_id, :utm_params{json}, "
+    ":referrer, :user_agent, :ip_hash, :explanation{json}, :created_at{time} "
+    "FROM referral_links l WHERE l.code = :code AND l.id = :link_id "
+    "AND l.workspace_id = :workspace_id AND l.program_id = :program_id "
+    "AND l.promoter_id = :promoter_id AND l.destination_url = :destination_url "
+    f"AND l.utm_params = :link_utm AND NOT {_CLICK_RULES}"
+)
+_RECORD = {
+    "sqlite": Sql(_RECORD_TEXT.format(uuid="", json="", time="")),
+    # PostgreSQL types the parameters of a SELECT list from nothing: say what they are.
+    "postgresql": Sql(_RECORD_TEXT.format(uuid="::uuid", json="::jsonb", time="::timestamptz")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A link as a click needs it; ``stored`` is its row's values as the driver gave them (and
+    takes them back), which a cached link's click compares with the row."""
+
+    code: str
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    program_id: uuid.UUID
+    promoter_id: uuid.UUID
+    destination_url: str
+    utm_params: dict[str, str]
+    click_rules: bool
+    stored: dict[str, Any]
+
+    @classmethod
+    def of(cls, db: Raw, code: str, row: tuple[Any, ...]) -> _Link:
+        link_id, workspace_id, program_id, promoter_id, destination, utm, click_rules = row
+        return cls(
+            code=code,
+            id=db.uuid_of(link_id),
+            workspace_id=db.uuid_of(workspace_id),
+            program_id=db.uuid_of(program_id),
+            promoter_id=db.uuid_of(promoter_id),
+            destination_url=destination,
+            utm_params=db.json_of(utm) or {},
+            click_rules=bool(click_rules),
+            stored={
+                "code": code,
+                "link_id": link_id,
+                "workspace_id": workspace_id,
+                "program_id": program_id,
+                "promoter_id": promoter_id,
+                "destination_url": destination,
+                "link_utm": utm,
+            },
+        )
+
+
+class LinkCache:
+    """The links this process has followed, by code (bounded: the oldest entries go first).
+    An entry is only a guess: a click through it writes nothing unless the link's row still
+    matches it (see the module's docstring)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._links: dict[str, _Link] = {}
+
+    def get(self, code: str) -> _Link | None:
+        return self._links.get(code)
+
+    def put(self, link: _Link) -> None:
+        links = self._links
+        if link.code not in links and len(links) >= self._size:
+            del links[next(iter(links))]
+        links[link.code] = link
+
+    def drop(self, code: str) -> None:
+        self._links.pop(code, None)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+
+def link_cache(db: Database) -> LinkCache:
+    cache: LinkCache | None = db.shared.get(CACHE_KEY)
+    if cache is None:
+        cache = db.shared[CACHE_KEY] = LinkCache()
+    return cache
 
 
 @dataclass(frozen=True)
@@ -83,16 +174,21 @@ def utm_from_query(items: Iterable[tuple[str, Any]]) -> dict[str, str]:
 def hash_ip(salt: str, workspace_id: uuid.UUID, ip: str | None) -> str | None:
     if not ip:
         return None
-    message = workspace_id.bytes + ip.encode()
-    return hmac.new(salt.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.digest(salt.encode(), workspace_id.bytes + ip.encode(), "sha256").hex()
+
+
+@lru_cache(maxsize=1024)
+def _split(destination: str) -> tuple[SplitResult, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(destination)
+    return parts, tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def redirect_url(destination: str, utm: dict[str, str], click_id: uuid.UUID) -> str:
     """The destination with the click's UTM parameters and ``gw_click`` set; its other query
     parameters are kept in order."""
-    parts = urlsplit(destination)
+    parts, own = _split(destination)
     added = {**utm, "gw_click": str(click_id)}
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in added]
+    query = [(k, v) for k, v in own if k not in added]
     query.extend(added.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -115,19 +211,19 @@ async def install_salt(db: Database, configured: str, now: datetime) -> str:
 
 
 def _click_values(
-    row: Any, click_id: uuid.UUID, visit: Visit, salt: str, now: datetime
+    link: _Link, click_id: uuid.UUID, visit: Visit, salt: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "id": click_id,
-        "workspace_id": row.workspace_id,
-        "link_id": row.id,
-        "program_id": row.program_id,
-        "promoter_id": row.promoter_id,
-        "utm_params": {**(row.utm_params or {}), **visit.utm},
+        "workspace_id": link.workspace_id,
+        "link_id": link.id,
+        "program_id": link.program_id,
+        "promoter_id": link.promoter_id,
+        "utm_params": {**link.utm_params, **visit.utm},
         "referrer": None if visit.referrer is None else visit.referrer[:MAX_REFERRER],
         "user_agent": None if visit.user_agent is None else visit.user_agent[:MAX_USER_AGENT],
-        "ip_hash": hash_ip(salt, row.workspace_id, visit.ip),
-        "explanation": None,
+        "ip_hash": hash_ip(salt, link.workspace_id, visit.ip),
+        "explanation": NO_EXPLANATION,
         "created_at": now,
     }
 
@@ -137,25 +233,42 @@ async def follow(
 ) -> str | None:
     """Record a click through ``code``; the URL to send the visitor to, or None if unknown."""
     click_id = new_id()
-    async with db.connection(write=True) as conn:
-        row = (await conn.execute(_LOOKUP, {"code": code})).first()
+    cache = link_cache(db)
+
+    async def record(sql: Raw) -> tuple[_Link, dict[str, Any]] | None:
+        """The click, unless its program has click rules: the link and the click's values."""
+        link = cache.get(code)
+        if link is not None:
+            values = _click_values(link, click_id, visit, salt, now)
+            if await sql.changed(_RECORD[sql.dialect], **{**values, **link.stored}):
+                return link, values
+            cache.drop(code)  # the link changed (or its program has click rules now)
+        row = await sql.one(_LOOKUP, code=code)
         if row is None:
             return None
-        values = _click_values(row, click_id, visit, salt, now)
-        if not row.click_rules:
-            await conn.execute(_INSERT, values)
-            return redirect_url(row.destination_url, values["utm_params"], click_id)
-    await _follow_with_rules(db, row, values, now=now, source=source)
-    return redirect_url(row.destination_url, values["utm_params"], click_id)
+        link = _Link.of(sql, code, row)
+        values = _click_values(link, click_id, visit, salt, now)
+        if not link.click_rules:
+            await sql.run(_INSERT, **values)
+            cache.put(link)
+        return link, values
+
+    found = await db.run_write(record)
+    if found is None:
+        return None
+    link, values = found
+    if link.click_rules:
+        await _follow_with_rules(db, link, values, now=now, source=source)
+    return redirect_url(link.destination_url, values["utm_params"], click_id)
 
 
 async def _follow_with_rules(
-    db: Database, row: Any, values: dict[str, Any], *, now: datetime, source: str
+    db: Database, link: _Link, values: dict[str, Any], *, now: datetime, source: str
 ) -> None:
     """The full path: the click and what the program's click rules grant, in one transaction."""
     async with db.transaction() as session:
-        config = await workspace_config.current(session, row.workspace_id)
-        program = config.program(row.program_id)
+        config = await workspace_config.current(session, link.workspace_id)
+        program = config.program(link.program_id)
         occurrence = Occurrence(
             trigger="click",
             at=now,
@@ -166,7 +279,7 @@ async def _follow_with_rules(
         )
         target = grant.Target(
             program=program,
-            promoter_id=row.promoter_id,
+            promoter_id=link.promoter_id,
             referral_id=None,
             customer_id=None,
             source_type="click",
@@ -174,5 +287,5 @@ async def _follow_with_rules(
         )
         decisions, reward_ids = await grant.decide_for(session, target, occurrence)
         explanation = {"rules": grant.explain(decisions, reward_ids)}
-        await session.execute(insert(CLICKS).values(**{**values, "explanation": explanation}))
+        await (await raw(session)).run(_INSERT, **{**values, "explanation": explanation})
         await grant.write(session, target, decisions, reward_ids, now=now, source=source)
