@@ -76,6 +76,32 @@ async def test_a_click_is_recorded_and_redirected_with_utm_and_click_id(
     assert (await kit.get(f"/v1/promoters/{ada['id']}"))["stats"]["clicks"] == 1
 
 
+async def test_the_answers_are_the_headers_litestar_sent_for_them(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    """The redirect and the 404 page are written straight to the server: byte for byte the
+    headers Litestar's Response gave them, with the request id."""
+    kit = Kit(client, tenant)
+    ada = await kit.promoter(await kit.program())
+    r = await client.get(f"/r/{code_of(ada)}?utm_source=x", headers={"X-Request-Id": "req-1"})
+    assert r.status_code == 302
+    assert r.headers.raw == [
+        (b"location", r.headers["location"].encode()),
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"0"),
+        (b"x-request-id", b"req-1"),
+    ]
+    r = await client.get("/r/nope-nope", headers={"X-Request-Id": "req-2"})
+    assert r.status_code == 404
+    assert r.headers.raw == [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", b"148"),
+        (b"x-request-id", b"req-2"),
+    ]
+    assert len(r.content) == 148
+    assert (await client.head(f"/r/{code_of(ada)}")).status_code == 405
+
+
 async def test_an_unknown_code_is_a_plain_404_page(
     client: AsyncClient, tenant: Tenant, db: Database
 ) -> None:
@@ -134,3 +160,36 @@ async def test_click_rules_take_the_full_path_and_explain(
     codes = [c["explanation"]["rules"][0]["code"] for c in reversed(clicks)]
     assert codes == ["fired", "fired", "promoter_limit_reached", "condition_false"]
     assert clicks[-1]["explanation"]["rules"][0]["rule_id"] == paid["id"]
+
+
+def test_redirects_are_the_destination_with_its_query_re_encoded_and_the_click_added() -> None:
+    """redirect_url parses each destination once; its answer is still exactly
+    ``urlunsplit(destination with urlencode(kept + added) as its query)``."""
+    import uuid
+    from urllib.parse import urlencode, urlunsplit
+
+    def reference(destination: str, utm: dict[str, str], click: uuid.UUID) -> str:
+        parts = urlsplit(destination)
+        added = {**utm, "gw_click": str(click)}
+        query = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in added
+        ]
+        query.extend(added.items())
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    click = uuid.UUID(int=7)
+    destinations = [
+        "https://shop.example/",
+        "https://shop.example",
+        "https://shop.example/welcome?ref=1",
+        "https://shop.example/p?a=1&utm_source=old&gw_click=stale#top",
+        "https://shop.example/p?a=&b&c=%20x+y&a=2#frag?x",
+        "https://shop.example/p?#",
+        "https://user:pw@shop.example:8443/a%2Fb;p?q=%E2%82%AC&r=€#€",
+        "http://shop.example/?utm_medium=keep&utm_source=drop",
+        "https://shop.example/x?k=v&&k2=v2",
+    ]
+    visits = [{}, {"utm_source": "new"}, {"utm_source": "a b&c=d", "utm_medium": "€/?#"}]
+    for destination in destinations:
+        for utm in visits:
+            assert redirect_url(destination, utm, click) == reference(destination, utm, click)

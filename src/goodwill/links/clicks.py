@@ -21,6 +21,7 @@ workspaces, and nobody without the salt can test an IP against a hash.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Table, select
 
@@ -174,23 +175,38 @@ def utm_from_query(items: Iterable[tuple[str, Any]]) -> dict[str, str]:
 def hash_ip(salt: str, workspace_id: uuid.UUID, ip: str | None) -> str | None:
     if not ip:
         return None
-    return hmac.digest(salt.encode(), workspace_id.bytes + ip.encode(), "sha256").hex()
+    digest = _keyed(salt).copy()  # the key's setup done once
+    digest.update(workspace_id.bytes + ip.encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _keyed(salt: str) -> hmac.HMAC:
+    return hmac.new(salt.encode(), digestmod=hashlib.sha256)
 
 
 @lru_cache(maxsize=1024)
-def _split(destination: str) -> tuple[SplitResult, tuple[tuple[str, str], ...]]:
+def _split(destination: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """The destination up to its query, its own query parameters (each encoded as
+    ``urlencode`` would), and its fragment: what ``urlunsplit`` would put around a query."""
     parts = urlsplit(destination)
-    return parts, tuple(parse_qsl(parts.query, keep_blank_values=True))
+    own = parse_qsl(parts.query, keep_blank_values=True)
+    return (
+        urlunsplit(parts._replace(query="", fragment="")),
+        tuple((k, urlencode([(k, v)])) for k, v in own),
+        f"#{parts.fragment}" if parts.fragment else "",
+    )
 
 
 def redirect_url(destination: str, utm: dict[str, str], click_id: uuid.UUID) -> str:
     """The destination with the click's UTM parameters and ``gw_click`` set; its other query
-    parameters are kept in order."""
-    parts, own = _split(destination)
+    parameters are kept in order. (``urlunsplit`` of the destination with
+    ``urlencode(kept + added)`` as its query, with the destination's part parsed once.)"""
+    head, own, fragment = _split(destination)
     added = {**utm, "gw_click": str(click_id)}
-    query = [(k, v) for k, v in own if k not in added]
-    query.extend(added.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    query = [encoded for k, encoded in own if k not in added]
+    query.append(urlencode(added))
+    return f"{head}?{'&'.join(query)}{fragment}"
 
 
 async def install_salt(db: Database, configured: str, now: datetime) -> str:
