@@ -25,7 +25,7 @@ from goodwill.http.health import healthz, readyz
 from goodwill.http.middleware import AccessLog, AuthMiddleware, add_request_id_header
 from goodwill.http.openapi import SwaggerPage, document_of
 from goodwill.http.request import ExactRequest
-from goodwill.links.public import follow_link
+from goodwill.links.public import Shortcut, follow_link
 from goodwill.links.routes import routes as link_routes
 from goodwill.logs import configure_logging
 from goodwill.loyalty.routes import routes as loyalty_routes
@@ -85,6 +85,7 @@ def create_app(
     database: Database | None = None,
     background: bool = True,
     extra_routes: Sequence[Any] = (),
+    click_shortcut: bool = True,
 ) -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     db = database or Database(settings)
@@ -190,7 +191,9 @@ def create_app(
     )
     # Outside the router (as Litestar wraps its own CORS and tracing middleware), so that
     # requests no route matches are logged too.
-    app.asgi_handler = AccessLog(app.asgi_handler)
+    app.asgi_handler = AccessLog(
+        Shortcut.of(app.asgi_handler, app) if click_shortcut else app.asgi_handler
+    )
     return app
 
 
