@@ -154,7 +154,7 @@ def link_cache(db: Database) -> LinkCache:
     return cache
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Visit:
     """What a visitor's request tells: UTM query parameters, referrer, user agent and IP."""
 
@@ -198,15 +198,26 @@ def _split(destination: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
     )
 
 
+@lru_cache(maxsize=4096)
+def _around(destination: str, utm: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """What comes before and after ``gw_click=<id>`` for this destination and these UTM
+    parameters (many clicks share both)."""
+    head, own, fragment = _split(destination)
+    added = {k for k, _ in utm}
+    added.add("gw_click")
+    query = [encoded for k, encoded in own if k not in added]
+    if utm:
+        query.append(urlencode(utm))
+    query.append("")
+    return f"{head}?{'&'.join(query)}", fragment
+
+
 def redirect_url(destination: str, utm: dict[str, str], click_id: uuid.UUID) -> str:
     """The destination with the click's UTM parameters and ``gw_click`` set; its other query
     parameters are kept in order. (``urlunsplit`` of the destination with
-    ``urlencode(kept + added)`` as its query, with the destination's part parsed once.)"""
-    head, own, fragment = _split(destination)
-    added = {**utm, "gw_click": str(click_id)}
-    query = [encoded for k, encoded in own if k not in added]
-    query.append(urlencode(added))
-    return f"{head}?{'&'.join(query)}{fragment}"
+    ``urlencode(kept + added)`` as its query; a click id needs no escaping.)"""
+    before, after = _around(destination, tuple(utm.items()))
+    return f"{before}gw_click={click_id}{after}"
 
 
 async def install_salt(db: Database, configured: str, now: datetime) -> str:
