@@ -9,13 +9,14 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
 
 from goodwill.db import Database
 from goodwill.http.app import create_app
-from goodwill.migrate import head_revision, upgrade
+from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.settings import Settings
 from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
@@ -94,6 +95,31 @@ async def client_on(scratch_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     await db.dispose()
+
+
+async def test_the_latest_migration_downgrades_and_upgrades_again(scratch_url: str) -> None:
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "-1")
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+
+        def diff(sync_conn):  # type: ignore[no-untyped-def]
+            return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+            if BACKEND == "sqlite":
+                # SQLite never records events.txid, so its index there is partial and empty
+                sql = (
+                    await conn.exec_driver_sql(
+                        "SELECT sql FROM sqlite_master WHERE name = 'ix_events_workspace_id_txid_seq'"
+                    )
+                ).scalar_one()
+                assert sql.endswith("WHERE txid IS NOT NULL")
+    finally:
+        await db.dispose()
 
 
 async def test_readiness_fails_until_the_schema_is_at_the_latest_migration(

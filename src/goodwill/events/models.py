@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -35,6 +35,13 @@ class Event(Base):
 
     __table_args__ = (
         Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
-        Index("ix_events_workspace_id_txid_seq", "workspace_id", "txid", "seq"),
+        # SQLite never records txid: there the index is partial, and empty (migration 0006).
+        Index(
+            "ix_events_workspace_id_txid_seq",
+            "workspace_id",
+            "txid",
+            "seq",
+            sqlite_where=text("txid IS NOT NULL"),
+        ),
         Index("ix_events_workspace_id_created_at", "workspace_id", "created_at"),
     )
