@@ -43,11 +43,12 @@ _CARD = Sql(
     "WHERE program_id = :program_id AND customer_id = :customer_id"
 )
 # No conflict target: a concurrent card for the same customer, or (astronomically rarely) a
-# code already taken, both end in DO NOTHING; the read that follows tells them apart.
+# code already taken, both end in DO NOTHING and no row back; the read that follows tells them
+# apart. A new card costs two statements, an existing one a single read.
 _INSERT = Sql(
     "INSERT INTO loyalty_cards (id, workspace_id, program_id, customer_id, code, created_at) "
     "VALUES (:id, :workspace_id, :program_id, :customer_id, :code, :created_at) "
-    "ON CONFLICT DO NOTHING"
+    "ON CONFLICT DO NOTHING RETURNING id"
 )
 
 
@@ -76,15 +77,16 @@ async def ensure_card(
             )
         if attempt == _ATTEMPTS:
             break
-        await db.run(
-            _INSERT,
-            id=new_id(),
-            workspace_id=workspace_id,
-            program_id=program_id,
-            customer_id=customer_id,
-            code=random_code(CODE_LENGTH),
-            created_at=now,
-        )
+        values = {
+            "id": new_id(),
+            "workspace_id": workspace_id,
+            "program_id": program_id,
+            "customer_id": customer_id,
+            "code": random_code(CODE_LENGTH),
+            "created_at": now,
+        }
+        if await db.one(_INSERT, **values) is not None:
+            return view(LoyaltyCard, values)
     raise RuntimeError("could not draw a free card code")  # pragma: no cover
 
 
