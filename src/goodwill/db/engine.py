@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from goodwill.db import raw, sqlite_inline
 from goodwill.db.group_commit import GROUP, SHARED, GroupCommit, flush_outbox
+from goodwill.db.held import HeldConnections
 from goodwill.db.raw import Raw
 from goodwill.settings import Settings
 
@@ -56,6 +57,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
         if not self.is_sqlite:
             _discard_closed_connections(self.engine)
+        # Single statements outside a transaction (authentication, a click on PostgreSQL) run
+        # on connections held out of the pool: a checkout costs more than such a statement.
+        self._held = HeldConnections(self.engine, limit=max(1, settings.database_pool_size // 2))
         # What every session of this database may share: the caches of goodwill.workspaces.config
         self.shared: dict[str, Any] = {}
         self._group: GroupCommit | None = None
@@ -105,8 +109,15 @@ class Database:
         """
         if self._group is not None:
             return await self._group.run(fn)
-        async with self.engine.connect() as conn:
-            return await fn(await raw.raw_reads(conn))
+        async with self._held.acquire() as db:
+            return await fn(db)
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[raw.Raw]:
+        """Hand-written SQL outside any transaction: each statement reads what is committed
+        when it runs (and would commit by itself). For one-statement reads on every request."""
+        async with self._held.acquire() as db:
+            yield db
 
     @asynccontextmanager
     async def _connect(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
@@ -129,6 +140,7 @@ class Database:
                 await session.close()
 
     async def dispose(self) -> None:
+        await self._held.close()
         if self._group is not None:
             await self._group.close()
         await self.engine.dispose()

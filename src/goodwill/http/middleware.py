@@ -156,7 +156,7 @@ def _secret_from(headers: Headers) -> str | None:
 
 
 async def _authenticate(db: Database, headers: Headers, mode: str) -> Principal:
-    async with db.engine.connect() as session:
+    async with db.statements() as sql:
         if mode == "secret":
             secret = _secret_from(headers)
             if secret is None:
@@ -165,7 +165,7 @@ async def _authenticate(db: Database, headers: Headers, mode: str) -> Principal:
                 raise Unauthorized(
                     "Missing API key: send it as X-Api-Key or Authorization: Bearer <key>"
                 )
-            principal = await authenticate(session, secret, kind="secret")
+            principal = await authenticate(sql, secret, kind="secret")
             if principal is None:
                 raise Unauthorized("Invalid API key")
             return principal
@@ -177,7 +177,7 @@ async def _authenticate(db: Database, headers: Headers, mode: str) -> Principal:
             raise Unauthorized(
                 "Missing client key: send X-Client-Application-Id and X-Client-Token"
             )
-        principal = await authenticate(session, token, kind="client", application_id=app_id)
+        principal = await authenticate(sql, token, kind="client", application_id=app_id)
         if principal is None:
             raise Unauthorized("Invalid client key")
         return principal

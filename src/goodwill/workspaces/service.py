@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.raw import Sql, raw_reads
+from goodwill.db.raw import Raw, Sql
 from goodwill.errors import NotFound, ValidationFailed
 from goodwill.ids import new_id, random_token
 from goodwill.workspaces.models import ApiKey, Workspace
@@ -210,13 +210,13 @@ _AUTHENTICATE = Sql(
 
 
 async def authenticate(
-    conn: AsyncConnection, secret: str, *, kind: str, application_id: str | None = None
+    db: Raw, secret: str, *, kind: str, application_id: str | None = None
 ) -> Principal | None:
     """The principal for a presented secret, or None if unknown, revoked or of another kind.
 
-    One indexed lookup in hand-written SQL on a bare connection: it runs on every request.
+    One indexed lookup in hand-written SQL outside any transaction (``Database.statements``):
+    it runs on every request.
     """
-    db = await raw_reads(conn)
     row = await db.one(_AUTHENTICATE, secret_hash=hash_secret(secret))
     if row is None:
         return None
