@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from goodwill.db import Database
-from goodwill.db.raw import Raw, Sql, insert_into, raw
+from goodwill.db.raw import Raw, Sql, _sqlite_value, insert_into, raw
 from goodwill.events.models import Event
 from goodwill.ids import new_id
 from goodwill.programs.models import Program
@@ -366,3 +366,21 @@ async def test_the_first_and_last_moments_read_back_in_hand_written_sql(
     second = await kit.purchase(external_id="p2", customer={"source_id": "bob"}, amount="10.00")
     assert second["referral_id"] == first["referral_id"]
     assert [r["amount"] for r in second["rewards"]] == [5]
+
+
+def test_remembered_texts_of_ids_and_times_are_the_texts_they_stand_for() -> None:
+    moment = datetime(2026, 4, 6, 6, 23, 54, 120000, tzinfo=UTC)
+    assert _sqlite_value(moment) == "2026-04-06 06:23:54.120000"
+    # The same instant written in another zone is equal, and binds as the same UTC text.
+    elsewhere = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert _sqlite_value(elsewhere) == "2026-04-06 06:23:54.120000"
+    later = moment + timedelta(microseconds=1)
+    assert _sqlite_value(later) == "2026-04-06 06:23:54.120001"
+    # A naive time never equals an aware one: refused, even right after its aware twin.
+    with pytest.raises(ValueError, match="naive datetime"):
+        _sqlite_value(moment.replace(tzinfo=None))
+    an_id = new_id()
+    assert _sqlite_value(an_id) == an_id.hex
+    assert _sqlite_value(uuid.UUID(str(an_id))) == an_id.hex
+    other = new_id()
+    assert _sqlite_value(other) == other.hex != an_id.hex
