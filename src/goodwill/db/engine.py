@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from goodwill.db import raw, sqlite_inline
 from goodwill.db.group_commit import GROUP, SHARED, GroupCommit, flush_outbox
-from goodwill.db.held import HeldConnections
+from goodwill.db.held import HeldConnections, server_closed
 from goodwill.db.raw import Raw
 from goodwill.settings import Settings
 
@@ -109,7 +109,7 @@ class Database:
         """
         if self._group is not None:
             return await self._group.run(fn)
-        async with self._held.acquire() as db:
+        async with self.statements() as db:
             return await fn(db)
 
     @asynccontextmanager
@@ -164,7 +164,7 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if dbapi_connection.driver_connection.is_closed():
+        if server_closed(dbapi_connection.driver_connection):
             raise DisconnectionError("the server closed this connection")
 
 

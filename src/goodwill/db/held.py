@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -74,9 +75,15 @@ class HeldConnections:
 
 
 def _open(conn: AsyncConnection) -> bool:
-    """False once the connection is closed or invalidated, or the server has closed it
-    (asyncpg notices a closed socket without a round trip)."""
+    """False once the connection is closed or invalidated, or the server has closed it."""
     if conn.closed or conn.invalidated or conn.sync_connection is None:
         return False
-    is_closed = getattr(conn.sync_connection.connection.driver_connection, "is_closed", None)
-    return not (callable(is_closed) and is_closed())
+    return not server_closed(conn.sync_connection.connection.driver_connection)
+
+
+def server_closed(driver_connection: Any) -> bool:
+    """Whether the database server closed this driver connection (a restart, an idle timeout).
+    asyncpg notices a closed socket by itself, so this costs no round trip; SQLite's
+    connections have no server to lose."""
+    is_closed = getattr(driver_connection, "is_closed", None)
+    return callable(is_closed) and bool(is_closed())

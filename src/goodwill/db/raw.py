@@ -146,6 +146,9 @@ def _sqlite_time(value: datetime) -> str:
     )
 
 
+_SQLITE_PLAIN = frozenset({str, int, type(None), bool, float, bytes})
+
+
 def _uuid_hex(value: uuid.UUID) -> str:
     return value.hex
 
@@ -160,9 +163,6 @@ _SQLITE_BY_TYPE: dict[type, Any] = {
     dict: json_text,
     list: json_text,
 }
-
-
-_SQLITE_PLAIN = frozenset({str, int, type(None), bool, float, bytes})
 
 
 def _sqlite_value(value: Any) -> Any:
