@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,14 +12,18 @@ import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.formats.json import JSONFormat
 from httpx import AsyncClient
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from goodwill.clock import format_time, utcnow
 from goodwill.db import Database
+from goodwill.events.models import Event
 from goodwill.settings import Settings
+from goodwill.webhooks import batches
 from goodwill.webhooks.delivery import JITTER, MAX_ATTEMPTS, SCHEDULE
 from goodwill.webhooks.worker import Worker
-from tests.conftest import FakeClock, Tenant
+from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant
 from tests.sink import Answer, running_sink
 from tests.webhook_helpers import create_endpoint, deliveries_of, emit_event, feed_caught_up
 
@@ -455,6 +460,59 @@ async def test_lease_blocks_a_second_claim_until_it_runs_out(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+@POSTGRES_ONLY
+async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    """A burst queued since the table was last analyzed: the planner believes few deliveries
+    are due and would read every due row to sort them for each batch. The claim reads them
+    from ``(status, next_attempt_at)`` in due order instead, and takes the oldest first."""
+    endpoint = await create_endpoint(client, tenant, url="http://127.0.0.1:9/hook")
+    async with db.engine.connect() as conn:  # the burst and the statistics are undone
+        transaction = await conn.begin()
+        session = AsyncSession(bind=conn)
+        try:
+            await session.execute(text("ANALYZE webhook_deliveries"))  # before the burst
+            # 50,000 due deliveries, one a millisecond: as many as a backlog the worker drains.
+            await session.execute(
+                text(
+                    "WITH e AS (INSERT INTO events (id, workspace_id, type, source, subject, "
+                    "data, attributes, created_at) SELECT gen_random_uuid(), :w, "
+                    "'reward.created', 'urn:POST:/test', n::text, '{}', '{}', "
+                    "CAST(:start AS timestamptz) + n * interval '1 millisecond' "
+                    "FROM generate_series(0, 49999) n RETURNING id, created_at) "
+                    "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, "
+                    "status, attempts, next_attempt_at, created_at, updated_at) "
+                    "SELECT gen_random_uuid(), :w, :endpoint, e.id, 'pending', 0, "
+                    "e.created_at, e.created_at, e.created_at FROM e"
+                ),
+                {
+                    "w": tenant.workspace_id,
+                    "endpoint": uuid.UUID(endpoint["id"]),
+                    "start": clock() - timedelta(minutes=5),
+                },
+            )
+            await batches.read_due_in_order(session)
+            stmt = batches.pick(session, clock(), 200, tenant.workspace_id)
+            compiled = stmt.compile(dialect=session.get_bind().dialect)
+            params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+            rows = await conn.exec_driver_sql(f"EXPLAIN {compiled.string}", params)
+            plan = "\n".join(row[0] for row in rows)
+            claimed = [row[2] for row in (await session.execute(stmt)).all()]
+            subjects = set(
+                (await session.execute(select(Event.subject).where(Event.id.in_(claimed))))
+                .scalars()
+                .all()
+            )
+        finally:
+            await session.close()
+            await transaction.rollback()
+    assert "Sort" not in plan, plan
+    assert "ix_webhook_deliveries_status_next_attempt_at" in plan, plan
+    assert subjects == {str(n) for n in range(200)}  # the 200 due longest
+    assert await deliveries_of(db, endpoint["id"]) == []
 
 
 async def test_sends_that_cannot_finish_inside_the_lease_are_handed_back_untried(
