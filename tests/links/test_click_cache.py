@@ -22,10 +22,10 @@ from goodwill.db import Database, sqlite_inline
 from goodwill.db.engine import sqlite_path
 from goodwill.db.raw import Sql, raw
 from goodwill.links import clicks
-from goodwill.links.clicks import LinkCache, hash_ip, install_salt, link_cache
+from goodwill.links.clicks import LinkCache, clicks_together, hash_ip, install_salt, link_cache
 from goodwill.links.models import Click
 from goodwill.settings import Settings
-from tests.conftest import SQLITE_ONLY, FakeClock, Tenant, count_rows
+from tests.conftest import POSTGRES_ONLY, SQLITE_ONLY, FakeClock, Tenant, count_rows
 from tests.kit import Kit, code_of
 
 # Everything a click stores but its id, as the driver reads it back (SQLite: the stored text),
@@ -389,3 +389,41 @@ async def test_concurrent_clicks_are_each_stored_once(
     assert await count_rows(db, "clicks", tenant.workspace_id) == 60
     for click_id in ids:
         assert await stored(db, click_id) is not None
+
+
+@POSTGRES_ONLY
+async def test_concurrent_cached_clicks_share_statements_on_postgresql(
+    client: AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    promoters = [await kit.promoter(program, name=f"p{i}") for i in range(5)]
+    for promoter in promoters:  # each link looked up once, and remembered
+        click_id_of(await follow(client, code_of(promoter)))
+    together = clicks_together(db)
+    before = together.statements
+    answers = await asyncio.gather(*(follow(client, code_of(promoters[i % 5])) for i in range(60)))
+    assert 1 <= together.statements - before < 60
+    for i, answer in enumerate(answers):
+        row = await stored(db, click_id_of(answer))
+        assert row is not None
+        assert str(row[1]) == promoters[i % 5]["default_link"]["id"]
+    assert await count_rows(db, "clicks", tenant.workspace_id) == 65
+
+
+@POSTGRES_ONLY
+async def test_a_shared_click_statement_that_fails_answers_none_of_its_clicks(
+    client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit = Kit(client, tenant)
+    ada = await kit.promoter(await kit.program())
+    click_id_of(await follow(client, code_of(ada)))  # remembered now
+    working = clicks._TOGETHER
+    monkeypatch.setattr(clicks, "_TOGETHER", Sql("INSERT INTO no_such_table VALUES (1)"))
+    answers = await asyncio.gather(*(follow(client, code_of(ada)) for _ in range(3)))
+    assert [r.status_code for r in answers] == [500, 500, 500]
+    assert all("location" not in r.headers for r in answers)
+    assert await count_rows(db, "clicks", tenant.workspace_id) == 1
+    monkeypatch.setattr(clicks, "_TOGETHER", working)
+    click_id_of(await follow(client, code_of(ada)))
+    assert await count_rows(db, "clicks", tenant.workspace_id) == 2

@@ -10,6 +10,13 @@ the uncached path: one indexed lookup of the link by code (which also says wheth
 has click rules) and one insert. So a click never follows a link as it was: whatever changes a
 link, in this process or another, the next click sees it.
 
+On PostgreSQL the clicks through cached links that arrive while one such statement is in flight
+share the next one (:mod:`goodwill.db.coalesce`): an ``INSERT … SELECT`` from ``unnest`` of
+their values, joined to the links' rows with the same checks, returning the ids it wrote; each
+click is answered once that statement has committed, and one whose row it did not write takes
+the uncached path. On SQLite clicks are jobs of the group commit, whose batches share a commit
+in the same way.
+
 Only a program with click rules takes the full path through the rules engine (and stores the
 explanation on the click).
 
@@ -24,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -34,6 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import Table, select
 
 from goodwill.db import Database
+from goodwill.db.coalesce import Coalesced
 from goodwill.db.raw import Raw, Sql, insert_into, json_text, raw
 from goodwill.db.upsert import insert_or_nothing
 from goodwill.ids import new_id, random_token
@@ -50,6 +58,7 @@ MAX_REFERRER = 2000
 MAX_USER_AGENT = 500
 MAX_UTM = 200
 CACHE_KEY = "goodwill.link_cache"  # in Database.shared
+TOGETHER_KEY = "goodwill.clicks_together"  # in Database.shared (PostgreSQL)
 CACHE_SIZE = 4096  # links; about 1.5 KB each
 
 _CLICK_RULES = (
@@ -81,6 +90,43 @@ _RECORD = {
     # PostgreSQL types the parameters of a SELECT list from nothing: say what they are.
     "postgresql": Sql(_RECORD_TEXT.format(uuid="::uuid", json="::jsonb", time="::timestamptz")),
 }
+
+
+# Many cached clicks in one statement (PostgreSQL): the same checks as _RECORD, row by row.
+_TOGETHER = Sql(
+    'INSERT INTO clicks ("id", "workspace_id", "link_id", "program_id", "promoter_id", '  # noqa: S608 - fixed text, no input
+    '"utm_params", "referrer", "user_agent", "ip_hash", "explanation", "created_at") '
+    "SELECT v.id, l.workspace_id, l.id, l.program_id, l.promoter_id, v.utm_params::jsonb, "
+    "v.referrer, v.user_agent, v.ip_hash, v.explanation::jsonb, v.created_at "
+    "FROM unnest(CAST(:id AS uuid[]), CAST(:code AS text[]), CAST(:link_id AS uuid[]), "
+    "CAST(:workspace_id AS uuid[]), CAST(:program_id AS uuid[]), CAST(:promoter_id AS uuid[]), "
+    "CAST(:destination_url AS text[]), CAST(:link_utm AS text[]), CAST(:utm_params AS text[]), "
+    "CAST(:referrer AS text[]), CAST(:user_agent AS text[]), CAST(:ip_hash AS text[]), "
+    "CAST(:explanation AS text[]), CAST(:created_at AS timestamptz[])) "
+    "AS v(id, code, link_id, workspace_id, program_id, promoter_id, destination_url, link_utm, "
+    "utm_params, referrer, user_agent, ip_hash, explanation, created_at) "
+    "JOIN referral_links l ON l.code = v.code AND l.id = v.link_id "
+    "AND l.workspace_id = v.workspace_id AND l.program_id = v.program_id "
+    "AND l.promoter_id = v.promoter_id AND l.destination_url = v.destination_url "
+    f"AND l.utm_params = v.link_utm::jsonb WHERE NOT {_CLICK_RULES} "
+    'RETURNING clicks."id"'
+)
+_TOGETHER_COLUMNS = (
+    "id",
+    "code",
+    "link_id",
+    "workspace_id",
+    "program_id",
+    "promoter_id",
+    "destination_url",
+    "link_utm",
+    "utm_params",
+    "referrer",
+    "user_agent",
+    "ip_hash",
+    "explanation",
+    "created_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +198,24 @@ def link_cache(db: Database) -> LinkCache:
     if cache is None:
         cache = db.shared[CACHE_KEY] = LinkCache()
     return cache
+
+
+Row = dict[str, Any]  # a cached click's values and its link's stored values
+
+
+async def _write_together(sql: Raw, rows: Sequence[Row]) -> list[bool]:
+    """Each row written or not (its link changed): one statement for all of them."""
+    columns = {name: tuple(sql.bind(row[name]) for row in rows) for name in _TOGETHER_COLUMNS}
+    written = {sql.uuid_of(found[0]) for found in await sql.all(_TOGETHER, **columns)}
+    return [row["id"] in written for row in rows]
+
+
+def clicks_together(db: Database) -> Coalesced[Row, bool]:
+    """This process's queue of cached PostgreSQL clicks (see the module's docstring)."""
+    together: Coalesced[Row, bool] | None = db.shared.get(TOGETHER_KEY)
+    if together is None:
+        together = db.shared[TOGETHER_KEY] = Coalesced(db.statements, _write_together)
+    return together
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +325,13 @@ async def follow(
     """Record a click through ``code``; the URL to send the visitor to, or None if unknown."""
     click_id = new_id()
     cache = link_cache(db)
+    if not db.is_sqlite:
+        cached = cache.get(code)
+        if cached is not None:
+            values = _click_values(cached, click_id, visit, salt, now)
+            if await clicks_together(db).submit({**values, **cached.stored}):
+                return redirect_url(cached.destination_url, values["utm_params"], click_id)
+            cache.drop(code)  # the link changed (or its program has click rules now)
 
     async def record(sql: Raw) -> tuple[_Link, dict[str, Any]] | None:
         """The click, unless its program has click rules: the link and the click's values."""
