@@ -1,13 +1,15 @@
 """PostgreSQL plans each of Goodwill's statements for the values it runs with: a plan cached for
 any value, made while a table was small, would keep reading a whole workspace through the
-first index that starts with ``workspace_id`` (goodwill.db.engine.POSTGRES_SESSION)."""
+first index that starts with ``workspace_id`` (``GOODWILL_POSTGRES_PLAN_CACHE_MODE``)."""
 
 from __future__ import annotations
 
+import msgspec
 from sqlalchemy import text
 
 from goodwill.db import Database
 from goodwill.db.raw import Sql
+from goodwill.settings import Settings
 from tests.conftest import POSTGRES_ONLY
 
 pytestmark = POSTGRES_ONLY
@@ -54,3 +56,12 @@ async def test_a_statement_first_run_on_a_small_table_uses_the_right_index_once_
         await session.execute(text("DEALLOCATE by_sku"))
     assert "shelf_workspace_id_sku_key" in plan, plan
     assert "Filter" not in plan, plan
+
+
+async def test_the_plan_cache_mode_is_a_setting(settings: Settings) -> None:
+    other = Database(msgspec.structs.replace(settings, postgres_plan_cache_mode="auto"))
+    try:
+        async with other.statements() as sql:
+            assert await sql.scalar(Sql("SHOW plan_cache_mode")) == "auto"
+    finally:
+        await other.dispose()

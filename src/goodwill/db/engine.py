@@ -35,19 +35,6 @@ from goodwill.settings import Settings
 _json = msgspec.json.Encoder(decimal_format="number")
 T = TypeVar("T")
 
-# Sent in each PostgreSQL connection's startup packet (no round trip).
-#
-# plan_cache_mode: every prepared statement is planned for the values it runs with, not
-# once for any value. A plan for any value is cached on a statement's sixth run, often while
-# its tables are still small or unanalyzed (a new install, the first minutes of a burst; for
-# good where autovacuum is off): every index that starts with ``workspace_id`` then costs the
-# same, and the first one created wins. The purchase path's replay check read all of a
-# workspace's purchases through the promoter index that way, slower with each purchase (1 ms
-# after 4,000), until an ANALYZE replaced the plan. A plan for the values sees the table's
-# current size and, for a shop that dwarfs the others, its own rows. Planning these short
-# statements costs PostgreSQL some tens of microseconds each (docs/performance.md).
-POSTGRES_SESSION = {"plan_cache_mode": "force_custom_plan"}
-
 
 def json_dumps(value: Any) -> str:
     """JSON text for a JSON column: decimals as exact numbers."""
@@ -68,7 +55,19 @@ class Database:
                 sqlite_path(settings.async_database_url)
             )
         else:
-            kwargs["connect_args"] = {"server_settings": POSTGRES_SESSION}
+            # In each connection's startup packet (no round trip). plan_cache_mode: every
+            # prepared statement is planned for the values it runs with, by default. A plan
+            # for any value is cached on a statement's sixth run, often while its tables are
+            # still small or unanalyzed (a new install, the first minutes of a burst; for good
+            # where autovacuum is off); every index that starts with ``workspace_id`` then
+            # costs the same and the first one made wins: the purchase path's replay check read
+            # all of a workspace's purchases through the promoter index that way, 1 ms after
+            # 4,000 and growing, until an ANALYZE replaced the plan. A plan for the values sees
+            # the table's current size and, for a shop that dwarfs the others, its own rows;
+            # planning costs PostgreSQL some tens of microseconds per statement.
+            kwargs["connect_args"] = {
+                "server_settings": {"plan_cache_mode": settings.postgres_plan_cache_mode}
+            }
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
         if not self.is_sqlite:
             _discard_closed_connections(self.engine)
