@@ -73,26 +73,21 @@ _LOOKUP = Sql(
 _INSERT = insert_into(CLICKS)
 # A click without click rules explains nothing: JSON null, as clicks have always stored it.
 NO_EXPLANATION = json_text(None)
-# The click through a cached link: written only if the link's row still is what the cache holds
-# and its program still has no click rules. The ids come from that row itself.
-_RECORD_TEXT = (
+# The click through a cached link on SQLite: written only if the link's row still is what the
+# cache holds and its program still has no click rules. The ids come from that row itself.
+_RECORD = Sql(
     'INSERT INTO clicks ("id", "workspace_id", "link_id", "program_id", "promoter_id", '  # noqa: S608 - fixed text, no input
     '"utm_params", "referrer", "user_agent", "ip_hash", "explanation", "created_at") '
-    "SELECT :id{uuid}, l.workspace_id, l.id, l.program_id, l.promoter_id, :utm_params{json}, "
-    ":referrer, :user_agent, :ip_hash, :explanation{json}, :created_at{time} "
+    "SELECT :id, l.workspace_id, l.id, l.program_id, l.promoter_id, :utm_params, "
+    ":referrer, :user_agent, :ip_hash, :explanation, :created_at "
     "FROM referral_links l WHERE l.code = :code AND l.id = :link_id "
     "AND l.workspace_id = :workspace_id AND l.program_id = :program_id "
     "AND l.promoter_id = :promoter_id AND l.destination_url = :destination_url "
     f"AND l.utm_params = :link_utm AND NOT {_CLICK_RULES}"
 )
-_RECORD = {
-    "sqlite": Sql(_RECORD_TEXT.format(uuid="", json="", time="")),
-    # PostgreSQL types the parameters of a SELECT list from nothing: say what they are.
-    "postgresql": Sql(_RECORD_TEXT.format(uuid="::uuid", json="::jsonb", time="::timestamptz")),
-}
 
 
-# Many cached clicks in one statement (PostgreSQL): the same checks as _RECORD, row by row.
+# Cached clicks on PostgreSQL, many in one statement: the same checks as _RECORD, row by row.
 _TOGETHER = Sql(
     'INSERT INTO clicks ("id", "workspace_id", "link_id", "program_id", "promoter_id", '  # noqa: S608 - fixed text, no input
     '"utm_params", "referrer", "user_agent", "ip_hash", "explanation", "created_at") '
@@ -205,6 +200,7 @@ Row = dict[str, Any]  # a cached click's values and its link's stored values
 
 async def _write_together(sql: Raw, rows: Sequence[Row]) -> list[bool]:
     """Each row written or not (its link changed): one statement for all of them."""
+    # Tuples, not lists: binding turns a list into JSON text, a tuple into a PostgreSQL array.
     columns = {name: tuple(sql.bind(row[name]) for row in rows) for name in _TOGETHER_COLUMNS}
     written = {sql.uuid_of(found[0]) for found in await sql.all(_TOGETHER, **columns)}
     return [row["id"] in written for row in rows]
@@ -325,20 +321,20 @@ async def follow(
     """Record a click through ``code``; the URL to send the visitor to, or None if unknown."""
     click_id = new_id()
     cache = link_cache(db)
-    if not db.is_sqlite:
-        cached = cache.get(code)
-        if cached is not None:
-            values = _click_values(cached, click_id, visit, salt, now)
-            if await clicks_together(db).submit({**values, **cached.stored}):
-                return redirect_url(cached.destination_url, values["utm_params"], click_id)
-            cache.drop(code)  # the link changed (or its program has click rules now)
+    cached = cache.get(code)
+    if cached is not None and not db.is_sqlite:
+        values = _click_values(cached, click_id, visit, salt, now)
+        if await clicks_together(db).submit({**values, **cached.stored}):
+            return redirect_url(cached.destination_url, values["utm_params"], click_id)
+        cache.drop(code)  # the link changed (or its program has click rules now)
 
     async def record(sql: Raw) -> tuple[_Link, dict[str, Any]] | None:
-        """The click, unless its program has click rules: the link and the click's values."""
-        link = cache.get(code)
+        """The click, unless its program has click rules: the link and the click's values.
+        A cached link is tried here on SQLite only; PostgreSQL's went together, above."""
+        link = cache.get(code) if db.is_sqlite else None
         if link is not None:
             values = _click_values(link, click_id, visit, salt, now)
-            if await sql.changed(_RECORD[sql.dialect], **{**values, **link.stored}):
+            if await sql.changed(_RECORD, **{**values, **link.stored}):
                 return link, values
             cache.drop(code)  # the link changed (or its program has click rules now)
         row = await sql.one(_LOOKUP, code=code)
