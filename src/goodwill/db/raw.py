@@ -92,7 +92,9 @@ class Raw:
         """Run a write; how many rows it inserted, updated or deleted."""
         raise NotImplementedError
 
-    async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def insert(self, *parts: tuple[Sql, Sequence[Mapping[str, Any]]]) -> None:
+        """Insert each part's rows: ``(INSERT … VALUES (:a, :b) statement, rows)``. On
+        PostgreSQL every part goes in one statement, one round trip (see :func:`together`)."""
         raise NotImplementedError
 
     def sqlite_connection(self) -> Any:
@@ -224,11 +226,11 @@ class _SQLiteRaw(Raw):
         count: int = self._conn.execute(text, args).rowcount
         return count
 
-    async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        text, names = sql.form("sqlite")
-        self._conn.executemany(text, [[_sqlite_value(r[n]) for n in names] for r in rows])
+    async def insert(self, *parts: tuple[Sql, Sequence[Mapping[str, Any]]]) -> None:
+        for sql, rows in parts:
+            if rows:
+                text, names = sql.form("sqlite")
+                self._conn.executemany(text, [[_sqlite_value(r[n]) for n in names] for r in rows])
 
 
 class _PostgresRaw(Raw):
@@ -274,15 +276,65 @@ class _PostgresRaw(Raw):
         status: str = await self._conn.execute(text, *args)  # e.g. "INSERT 0 1"
         return int(status.rpartition(" ")[2])
 
-    async def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
+    async def insert(self, *parts: tuple[Sql, Sequence[Mapping[str, Any]]]) -> None:
+        shape = tuple((sql, len(rows)) for sql, rows in parts if rows)
+        if not shape:
             return
         await self._begun()
-        text, names = sql.form("postgresql")
-        if len(rows) == 1:
-            await self._conn.execute(text, *[_pg_value(rows[0][n]) for n in names])
+        if sum(len(sql.form("postgresql")[1]) * n for sql, n in shape) > _PG_MAX_PARAMETERS:
+            for sql, rows in parts:  # a bulk write: a statement per row, pipelined by asyncpg
+                text, names = sql.form("postgresql")
+                await self._conn.executemany(text, [[_pg_value(r[n]) for n in names] for r in rows])
             return
-        await self._conn.executemany(text, [[_pg_value(r[n]) for n in names] for r in rows])
+        args = [
+            _pg_value(row[n])
+            for sql, rows in parts
+            for names in (sql.form("postgresql")[1],)
+            for row in rows
+            for n in names
+        ]
+        await self._conn.execute(together(shape), *args)
+
+
+_PG_MAX_PARAMETERS = 32_767  # the wire protocol counts a statement's parameters in 16 bits
+
+
+@lru_cache(maxsize=256)
+def together(shape: tuple[tuple[Sql, int], ...]) -> str:
+    """One PostgreSQL statement inserting ``count`` rows with each ``INSERT … VALUES (…)``:
+    multi-row ``VALUES``, and the parts before the last in a ``WITH`` (data-modifying
+    statements there all run; foreign keys are checked at the end of the whole statement, so a
+    part may reference rows of another). Parameters are ``$1…`` in the order of the parts, their
+    rows, and each statement's own parameters."""
+    statements = []
+    number = 0
+
+    def place(_: re.Match[str]) -> str:
+        nonlocal number
+        number += 1
+        return f"${number}"
+
+    for sql, count in shape:
+        head, row, tail = _values(sql.text)
+        statements.append(f"{head} {', '.join(_PARAM.sub(place, row) for _ in range(count))}{tail}")
+    *first, last = statements
+    if not first:
+        return last
+    return "WITH " + ", ".join(f"w{i} AS ({s})" for i, s in enumerate(first)) + " " + last
+
+
+def _values(text: str) -> tuple[str, str, str]:
+    """``INSERT … VALUES (row) tail`` as its three pieces."""
+    start = text.find(" VALUES (")
+    if not text.startswith("INSERT ") or start < 0:
+        raise ValueError(f"not an INSERT … VALUES statement: {text!r}")  # noqa: S608 - a message
+    open_at = start + len(" VALUES ")
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:open_at].rstrip(), text[open_at : i + 1], text[i + 1 :]
+    raise ValueError(f"unbalanced VALUES in {text!r}")
 
 
 async def raw(session: AsyncSession) -> Raw:

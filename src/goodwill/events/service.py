@@ -2,10 +2,10 @@
 
 :func:`emit` records an event in the transaction's outbox buffer and returns its id; the
 buffer is written by :func:`flush`, which the transaction runs before it commits
-(``goodwill.db``), as one multi-row insert of the events and one of their deliveries to the
-webhook endpoints subscribed when it was emitted (see ``goodwill.webhooks.fanout``). So the events, the
-deliveries and the change that caused them commit together or not at all, and a request that
-emits six events pays for two statements.
+(``goodwill.db``): the events and their deliveries to the webhook endpoints subscribed when
+each was emitted (see ``goodwill.webhooks.fanout``), on PostgreSQL in one statement. So the
+events, the deliveries and the change that caused them commit together or not at all, and a
+request that emits six events pays for one round trip.
 """
 
 from __future__ import annotations
@@ -93,5 +93,7 @@ async def flush(session: AsyncSession) -> None:
     if not pending:
         return
     db = await raw(session)
-    await db.run_many(_INSERT[db.dialect], [row for row, _ in pending])
-    await db.run_many(_INSERT_DELIVERY, [d for _, found in pending for d in found])
+    await db.insert(
+        (_INSERT[db.dialect], [row for row, _ in pending]),
+        (_INSERT_DELIVERY, [d for _, found in pending for d in found]),
+    )

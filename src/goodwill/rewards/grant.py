@@ -197,12 +197,10 @@ async def write(
         )
     if not rows:
         return []
-    await (await raw(session)).run_many(_INSERT, rows)
     rewards = [view(Reward, row) for row in rows]  # transient: for the answer and the events
-    await ledger.write(
-        session,
-        [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards],
-    )
+    entries = [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards]
+    # The rewards and their ledger entries: one round trip on PostgreSQL.
+    await (await raw(session)).insert((_INSERT, rows), (ledger.INSERT, entries))
     for reward in rewards:
         data = to_builtins(RewardOut.of(reward))
         await emit_reward(session, reward, "reward.created", now, source, data=data)

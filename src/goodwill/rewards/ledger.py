@@ -29,7 +29,7 @@ from goodwill.rewards.models import LedgerEntry, Reward
 
 BUCKETS = ("pending", "approved", "paid", "clawback")
 LEDGER: Table = LedgerEntry.__table__  # type: ignore[assignment]
-_INSERT = insert_into(LEDGER)
+INSERT = insert_into(LEDGER)
 
 
 def account_of(reward: Reward) -> tuple[str, uuid.UUID]:
@@ -95,5 +95,4 @@ def move(
 
 
 async def write(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
-    if entries:
-        await (await raw(session)).run_many(_INSERT, entries)
+    await (await raw(session)).insert((INSERT, entries))
