@@ -84,6 +84,15 @@ def _customer(db: Raw, workspace_id: uuid.UUID, row: tuple[Any, ...]) -> Custome
     )
 
 
+CREATED = "goodwill.customers.created"  # session.info: ids of the customers it created
+
+
+def created_here(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    """Whether this transaction created the customer: then no purchase, referral or card can
+    reference it yet, and the lookups for them can be skipped."""
+    return customer_id in session.info.get(CREATED, ())
+
+
 def _lock(db: Raw) -> str:
     """Row locks where there are any (PostgreSQL); SQLite writers are serialized already."""
     return " FOR UPDATE" if db.dialect == "postgresql" else ""
@@ -130,6 +139,7 @@ async def upsert(
             now=now,
         )
         if inserted is not None:
+            session.info.setdefault(CREATED, set()).add(customer_id)
             customer = view(
                 Customer,
                 {

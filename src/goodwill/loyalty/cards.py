@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.customers import service as customers
 from goodwill.db.raw import Sql, raw, view
 from goodwill.db.repository import Repository
 from goodwill.ids import new_id, random_code
@@ -61,8 +62,11 @@ async def ensure_card(
 ) -> LoyaltyCard:
     """The customer's card in the program, created (with a fresh code) if it has none."""
     db = await raw(session)
+    new_customer = customers.created_here(session, customer_id)
     for attempt in range(_ATTEMPTS + 1):
-        row = await db.one(_CARD, program_id=program_id, customer_id=customer_id)
+        row = None
+        if not (attempt == 0 and new_customer):  # a customer created just now has no card
+            row = await db.one(_CARD, program_id=program_id, customer_id=customer_id)
         if row is not None:
             return view(
                 LoyaltyCard,

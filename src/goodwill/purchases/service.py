@@ -81,42 +81,68 @@ def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, 
     return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
 
 
-_PRODUCTS: dict[tuple[int, int], Sql] = {}
+_FINGERPRINT = (
+    "SELECT NULL, NULL, fingerprint FROM purchases WHERE workspace_id = :workspace_id "
+    "AND external_id = :external_id"
+)
+_LOOKUPS: dict[tuple[int, int], Sql] = {}
 
 
-def _products_sql(ids: int, skus: int) -> Sql:
-    """The catalog lookup for ``ids`` product ids and ``skus`` skus (one text per shape)."""
-    found = _PRODUCTS.get((ids, skus))
+def _lookups_sql(ids: int, skus: int) -> Sql:
+    """The fingerprint already recorded for ``external_id`` (a row ``(NULL, NULL, fingerprint)``)
+    and the catalog products of ``ids`` product ids and ``skus`` skus (rows ``(id, sku, NULL)``):
+    one statement, one text per shape."""
+    found = _LOOKUPS.get((ids, skus))
     if found is None:
         clauses = []
         if ids:
             clauses.append("id IN (" + ", ".join(f":id{i}" for i in range(ids)) + ")")
         if skus:
             clauses.append("sku IN (" + ", ".join(f":sku{i}" for i in range(skus)) + ")")
-        found = _PRODUCTS[(ids, skus)] = Sql(
-            "SELECT id, sku FROM products WHERE workspace_id = :workspace_id "  # noqa: S608 - placeholders
-            f"AND ({' OR '.join(clauses)})"
-        )
+        text = _FINGERPRINT
+        if clauses:
+            text += (
+                " UNION ALL SELECT id, sku, NULL FROM products "  # noqa: S608 - placeholders
+                f"WHERE workspace_id = :workspace_id AND ({' OR '.join(clauses)})"
+            )
+        found = _LOOKUPS[(ids, skus)] = Sql(text)
     return found
 
 
-async def _items(
-    session: AsyncSession, workspace_id: uuid.UUID, items: Sequence[ItemIn], currency: str
-) -> list[dict[str, Any]]:
-    """The lines as stored: the catalog product (by id, or by sku for an ``item_id``)."""
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    items: list[dict[str, Any]]  # the lines as stored
+    recorded_fingerprint: str | None  # of the purchase already recorded with the external_id
+
+
+async def _lookups(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    external_id: str,
+    items: Sequence[ItemIn],
+    currency: str,
+) -> _Lookups:
+    """Whether ``external_id`` is recorded already, and the lines as stored (the catalog
+    product, by id, or by sku for an ``item_id``), read together."""
     ids = sorted({i.product_id for i in items if i.product_id is not None})
     skus = sorted({i.item_id for i in items if i.product_id is None and i.item_id is not None})
     by_id: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
     by_sku: dict[str, tuple[uuid.UUID, str]] = {}
-    if ids or skus:
-        db = await raw(session)
-        params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
-        params.update({f"sku{i}": v for i, v in enumerate(skus)})
-        for row_id, sku in await db.all(
-            _products_sql(len(ids), len(skus)), workspace_id=workspace_id, **params
-        ):
-            found = (db.uuid_of(row_id), sku)
-            by_id[found[0]] = by_sku[sku] = found
+    recorded = None
+    db = await raw(session)
+    params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
+    params.update({f"sku{i}": v for i, v in enumerate(skus)})
+    for row_id, sku, fingerprint in await db.all(
+        _lookups_sql(len(ids), len(skus)),
+        workspace_id=workspace_id,
+        external_id=external_id,
+        **params,
+    ):
+        if row_id is None:
+            recorded = fingerprint
+            continue
+        found = (db.uuid_of(row_id), sku)
+        by_id[found[0]] = by_sku[sku] = found
     stored: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         product: tuple[uuid.UUID, str] | None = None
@@ -137,16 +163,12 @@ async def _items(
                 "amount_minor": amount,
             }
         )
-    return stored
+    return _Lookups(stored, recorded)
 
 
 _COUNT = Sql(
     "SELECT count(*) FROM purchases WHERE workspace_id = :workspace_id "
     "AND customer_id = :customer_id"
-)
-_FINGERPRINT = Sql(
-    "SELECT fingerprint FROM purchases WHERE workspace_id = :workspace_id "
-    "AND external_id = :external_id"
 )
 _INSERT = insert_into(PURCHASES, on_conflict=("workspace_id", "external_id"))
 
@@ -175,20 +197,30 @@ async def record(
     check_one_attribution(data, required=False)
     currency = check_currency(data.currency)
     amount_minor = to_minor(data.amount, currency, "amount")
-    items = await _items(session, workspace_id, data.items, currency)
+    found = await _lookups(session, workspace_id, data.external_id, data.items, currency)
+    items = found.items
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
     await workspace_config.current(session, workspace_id, version=config_version)
     db = await raw(session)
-    if await db.one(_FINGERPRINT, workspace_id=workspace_id, external_id=data.external_id):
+    if found.recorded_fingerprint is not None:
         # A replay touches nothing, not even the customer it names (which may have changed
         # since); a concurrent first submission is still settled by the claim below.
         return await _replay(session, workspace_id, data.external_id, fingerprint)
     touch = await attribution.resolve_touch(session, workspace_id, data)
-    customer = await attribution.resolve_customer(session, workspace_id, data.customer, now, source)
-    number = await _purchase_number(session, workspace_id, customer.id)
+    customer, created = await attribution.resolve_customer(
+        session, workspace_id, data.customer, now, source
+    )
+    # A customer created just now has no purchases and no referral yet: nothing to look up.
+    number = 1 if created else await _purchase_number(session, workspace_id, customer.id)
     attributed = await attribution.attribute(
-        session, customer, touch, at=occurred_at, now=now, source_kind="purchase"
+        session,
+        customer,
+        touch,
+        at=occurred_at,
+        now=now,
+        source_kind="purchase",
+        new_customer=created,
     )
     utm = data.utm_params.as_dict() if data.utm_params else None
     if utm is None and touch is not None and touch.click is not None and attributed.is_new:

@@ -160,10 +160,12 @@ def _link(db: Raw, row: tuple[Any, ...]) -> LinkRef:
 
 async def resolve_customer(
     session: AsyncSession, workspace_id: uuid.UUID, ref: CustomerRef, now: datetime, source: str
-) -> Customer:
-    """The customer named by ``ref`` (created or updated by ``source_id``), locked."""
+) -> tuple[Customer, bool]:
+    """The customer named by ``ref`` (created or updated by ``source_id``), locked; and whether
+    it was created just now (then nothing references it yet)."""
     if ref.id is not None:
-        return await customers.locked_by_id(session, workspace_id, ref.id, param="customer.id")
+        found = await customers.locked_by_id(session, workspace_id, ref.id, param="customer.id")
+        return found, False
     assert ref.source_id is not None
     upsert = CustomerUpsert(
         source_id=ref.source_id,
@@ -171,8 +173,7 @@ async def resolve_customer(
         name=UNSET if ref.name is None else ref.name,
         metadata=UNSET if ref.metadata is None else ref.metadata,
     )
-    customer, _ = await customers.upsert(session, workspace_id, upsert, now, source)
-    return customer
+    return await customers.upsert(session, workspace_id, upsert, now, source)
 
 
 async def link_by_code(
@@ -279,11 +280,15 @@ async def attribute(
     at: datetime,
     now: datetime,
     source_kind: str,
+    new_customer: bool = False,
 ) -> Attributed:
-    """Decide the attribution of something ``customer`` did at ``at``; writes nothing."""
+    """Decide the attribution of something ``customer`` did at ``at``; writes nothing.
+    ``new_customer``: created in this transaction, so it has no referral to look up."""
     workspace_id = customer.workspace_id
     config = await workspace_config.current(session, workspace_id)
-    found = await _referral_and_promoter(session, workspace_id, customer.id)
+    found = (
+        None if new_customer else await _referral_and_promoter(session, workspace_id, customer.id)
+    )
     if found is not None:
         existing, promoter = found
         program = config.program(existing.program_id)

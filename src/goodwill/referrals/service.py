@@ -66,8 +66,10 @@ async def create_lead(
     check_one_attribution(data, required=True)
     touch = await resolve_touch(session, workspace_id, data)
     assert touch is not None
-    customer = await resolve_customer(session, workspace_id, data.customer, now, source)
-    attributed = await attribute(session, customer, touch, at=now, now=now, source_kind="lead")
+    customer, created = await resolve_customer(session, workspace_id, data.customer, now, source)
+    attributed = await attribute(
+        session, customer, touch, at=now, now=now, source_kind="lead", new_customer=created
+    )
     lead_id = new_id()
     status = {"referred": "referred", "existing": "already_referred"}.get(
         attributed.status, "refused"
