@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from goodwill.db import Database
-from goodwill.db.raw import Sql, insert_into, raw, together
+from goodwill.db.raw import Raw, Sql, insert_into, raw, together
 from goodwill.events.models import Event
 from goodwill.events.service import EVENTS
 from goodwill.ids import new_id
@@ -61,11 +61,25 @@ class Counting:
         return found
 
 
-async def a_webhook(db: Database, tenant: Tenant) -> uuid.UUID:
+async def events_for_a_webhook(
+    db: Database, tenant: Tenant, count: int
+) -> tuple[uuid.UUID, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A new webhook endpoint, ``count`` event rows and their deliveries to it."""
     values = endpoint(tenant, enabled=True)
     async with db.transaction() as session:
         await (await raw(session)).run(ENDPOINT, **values)
-    return uuid.UUID(str(values["id"]))
+    webhook = uuid.UUID(str(values["id"]))
+    events = [event(tenant, n) for n in range(count)]
+    deliveries = [delivery_row(tenant.workspace_id, webhook, e["id"], NOW) for e in events]
+    return webhook, events, deliveries
+
+
+def counted(sql: Raw) -> Counting | None:
+    """Count what the PostgreSQL connection sends from now on (SQLite has no round trips)."""
+    if sql.dialect != "postgresql":
+        return None
+    counting = sql._conn = Counting(sql._conn)  # type: ignore[attr-defined]
+    return counting
 
 
 async def test_the_text_puts_every_part_and_row_in_one_statement() -> None:
@@ -84,14 +98,10 @@ async def test_the_text_puts_every_part_and_row_in_one_statement() -> None:
 async def test_events_and_their_deliveries_land_together_in_one_round_trip(
     db: Database, tenant: Tenant
 ) -> None:
-    webhook = await a_webhook(db, tenant)
-    events = [event(tenant, n) for n in range(3)]
-    deliveries = [delivery_row(tenant.workspace_id, webhook, e["id"], NOW) for e in events]
+    webhook, events, deliveries = await events_for_a_webhook(db, tenant, 3)
     async with db.transaction() as session:
         sql = await raw(session)
-        counting = None
-        if sql.dialect == "postgresql":
-            counting = sql._conn = Counting(sql._conn)  # type: ignore[attr-defined]
+        counting = counted(sql)
         await sql.insert((EVENT, events), (Sql("INSERT INTO x (a) VALUES (:a)"), []))
         await sql.insert((EVENT, []), (DELIVERY, deliveries))
         if counting is not None:
@@ -120,14 +130,10 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
 async def test_a_part_may_reference_rows_of_another_part_of_the_same_statement(
     db: Database, tenant: Tenant
 ) -> None:
-    webhook = await a_webhook(db, tenant)
-    events = [event(tenant, n) for n in range(2)]
-    deliveries = [delivery_row(tenant.workspace_id, webhook, e["id"], NOW) for e in events]
+    _, events, deliveries = await events_for_a_webhook(db, tenant, 2)
     async with db.transaction() as session:
         sql = await raw(session)
-        counting = None
-        if sql.dialect == "postgresql":
-            counting = sql._conn = Counting(sql._conn)  # type: ignore[attr-defined]
+        counting = counted(sql)
         await sql.insert((EVENT, events), (DELIVERY, deliveries))
         if counting is not None:
             assert len(counting.sent) == 1
@@ -136,9 +142,7 @@ async def test_a_part_may_reference_rows_of_another_part_of_the_same_statement(
 
 
 async def test_one_bad_row_refuses_the_whole_write(db: Database, tenant: Tenant) -> None:
-    webhook = await a_webhook(db, tenant)
-    events = [event(tenant, n) for n in range(2)]
-    deliveries = [delivery_row(tenant.workspace_id, webhook, e["id"], NOW) for e in events]
+    webhook, events, deliveries = await events_for_a_webhook(db, tenant, 2)
     deliveries.append(delivery_row(tenant.workspace_id, webhook, new_id(), NOW))  # no such event
     # The driver's own error: sqlite3's IntegrityError, asyncpg's ForeignKeyViolationError.
     with pytest.raises(Exception, match=r"(?i)foreign key") as refused:
