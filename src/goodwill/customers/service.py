@@ -88,8 +88,8 @@ CREATED = "goodwill.customers.created"  # session.info: ids of the customers it 
 
 
 def created_here(session: AsyncSession, customer_id: uuid.UUID) -> bool:
-    """Whether this transaction created the customer: then no purchase, referral or card can
-    reference it yet, and the lookups for them can be skipped."""
+    """Whether this transaction created the customer. Rows for it may have been written since,
+    in the same transaction: a lookup skipped on this must still cope with finding one."""
     return customer_id in session.info.get(CREATED, ())
 
 

@@ -283,8 +283,11 @@ class _PostgresRaw(Raw):
         await self._begun()
         if sum(len(sql.form("postgresql")[1]) * n for sql, n in shape) > _PG_MAX_PARAMETERS:
             for sql, rows in parts:  # a bulk write: a statement per row, pipelined by asyncpg
-                text, names = sql.form("postgresql")
-                await self._conn.executemany(text, [[_pg_value(r[n]) for n in names] for r in rows])
+                if rows:
+                    text, names = sql.form("postgresql")
+                    await self._conn.executemany(
+                        text, [[_pg_value(r[n]) for n in names] for r in rows]
+                    )
             return
         args = [
             _pg_value(row[n])
