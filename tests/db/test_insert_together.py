@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from goodwill.db import Database
-from goodwill.db.raw import Raw, Sql, insert_into, raw, together
+from goodwill.db.raw import Sql, insert_into, raw, together
 from goodwill.events.models import Event
 from goodwill.events.service import EVENTS
 from goodwill.ids import new_id
@@ -74,12 +74,20 @@ async def events_for_a_webhook(
     return webhook, events, deliveries
 
 
-def counted(sql: Raw) -> Counting | None:
-    """Count what the PostgreSQL connection sends from now on (SQLite has no round trips)."""
-    if sql.dialect != "postgresql":
-        return None
-    counting = sql._conn = Counting(sql._conn)  # type: ignore[attr-defined]
-    return counting
+Parts = tuple[tuple[Sql, list[dict[str, Any]]], ...]
+
+
+async def inserted(db: Database, *calls: Parts) -> list[str] | None:
+    """Each call's parts given to ``Raw.insert``, in one transaction; the statements sent to
+    PostgreSQL for them (None on SQLite, which has no round trips)."""
+    async with db.transaction() as session:
+        sql = await raw(session)
+        counting = None
+        if sql.dialect == "postgresql":
+            counting = sql._conn = Counting(sql._conn)  # type: ignore[attr-defined]
+        for parts in calls:
+            await sql.insert(*parts)
+    return None if counting is None else counting.sent
 
 
 async def test_the_text_puts_every_part_and_row_in_one_statement() -> None:
@@ -99,13 +107,13 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
     db: Database, tenant: Tenant
 ) -> None:
     webhook, events, deliveries = await events_for_a_webhook(db, tenant, 3)
-    async with db.transaction() as session:
-        sql = await raw(session)
-        counting = counted(sql)
-        await sql.insert((EVENT, events), (Sql("INSERT INTO x (a) VALUES (:a)"), []))
-        await sql.insert((EVENT, []), (DELIVERY, deliveries))
-        if counting is not None:
-            assert len(counting.sent) == 2  # one statement for each call, none for empty parts
+    sent = await inserted(
+        db,
+        ((EVENT, events), (Sql("INSERT INTO x (a) VALUES (:a)"), [])),
+        ((EVENT, []), (DELIVERY, deliveries)),
+    )
+    if sent is not None:
+        assert len(sent) == 2  # one statement for each call, none for empty parts
     async with db.transaction(write=False) as session:
         stored = (
             await session.scalars(
@@ -114,7 +122,7 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
                 .order_by(Event.subject)
             )
         ).all()
-        sent = (
+        delivered = (
             await session.scalars(
                 select(WebhookDelivery).where(WebhookDelivery.workspace_id == tenant.workspace_id)
             )
@@ -123,21 +131,18 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
         (e["id"], e["subject"], e["data"], e["attributes"]) for e in events
     ]
     assert {e.created_at for e in stored} == {NOW}
-    assert sorted(d.event_id for d in sent) == sorted(e["id"] for e in events)
-    assert {d.endpoint_id for d in sent} == {webhook}
+    assert sorted(d.event_id for d in delivered) == sorted(e["id"] for e in events)
+    assert {d.endpoint_id for d in delivered} == {webhook}
 
 
 async def test_a_part_may_reference_rows_of_another_part_of_the_same_statement(
     db: Database, tenant: Tenant
 ) -> None:
     _, events, deliveries = await events_for_a_webhook(db, tenant, 2)
-    async with db.transaction() as session:
-        sql = await raw(session)
-        counting = counted(sql)
-        await sql.insert((EVENT, events), (DELIVERY, deliveries))
-        if counting is not None:
-            assert len(counting.sent) == 1
-            assert counting.sent[0].startswith('WITH w0 AS (INSERT INTO "events"')
+    sent = await inserted(db, ((EVENT, events), (DELIVERY, deliveries)))
+    if sent is not None:
+        assert len(sent) == 1
+        assert sent[0].startswith('WITH w0 AS (INSERT INTO "events"')
     assert await count_rows(db, "webhook_deliveries", tenant.workspace_id) == 2
 
 

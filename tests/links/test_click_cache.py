@@ -54,6 +54,14 @@ async def stored(db: Database, click_id: uuid.UUID) -> tuple[Any, ...] | None:
         return await (await raw(session)).one(sql, id=click_id)
 
 
+async def remembered_code(client: AsyncClient, tenant: Tenant) -> str:
+    """A new promoter's link, followed once so that this process remembers it: its code."""
+    kit = Kit(client, tenant)
+    code = code_of(await kit.promoter(await kit.program()))
+    click_id_of(await follow(client, code))
+    return code
+
+
 async def elsewhere(settings: Settings, sql: str, **params: Any) -> None:
     """A change made by another process: its own engine and connections."""
     other = Database(settings)
@@ -355,9 +363,7 @@ async def test_the_redirect_is_answered_once_the_click_is_durable(
 async def test_a_click_whose_commit_fails_is_not_redirected_and_not_stored(
     client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kit = Kit(client, tenant)
-    ada = await kit.promoter(await kit.program())
-    click_id_of(await follow(client, code_of(ada)))  # cached now
+    code = await remembered_code(client, tenant)
     real_commit = sqlite_inline.Connection.commit
     failures: list[int] = []
 
@@ -368,12 +374,12 @@ async def test_a_click_whose_commit_fails_is_not_redirected_and_not_stored(
         await real_commit(self)
 
     monkeypatch.setattr(sqlite_inline.Connection, "commit", failing_once)
-    r = await follow(client, code_of(ada))
+    r = await follow(client, code)
     assert failures == [1]
     assert r.status_code == 500
     assert "location" not in r.headers
     assert await count_rows(db, "clicks", tenant.workspace_id) == 1
-    click_id_of(await follow(client, code_of(ada)))
+    click_id_of(await follow(client, code))
     assert await count_rows(db, "clicks", tenant.workspace_id) == 2
 
 
@@ -415,15 +421,13 @@ async def test_concurrent_cached_clicks_share_statements_on_postgresql(
 async def test_a_shared_click_statement_that_fails_answers_none_of_its_clicks(
     client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kit = Kit(client, tenant)
-    ada = await kit.promoter(await kit.program())
-    click_id_of(await follow(client, code_of(ada)))  # remembered now
+    code = await remembered_code(client, tenant)
     working = clicks._TOGETHER
     monkeypatch.setattr(clicks, "_TOGETHER", Sql("INSERT INTO no_such_table VALUES (1)"))
-    answers = await asyncio.gather(*(follow(client, code_of(ada)) for _ in range(3)))
+    answers = await asyncio.gather(*(follow(client, code) for _ in range(3)))
     assert [r.status_code for r in answers] == [500, 500, 500]
     assert all("location" not in r.headers for r in answers)
     assert await count_rows(db, "clicks", tenant.workspace_id) == 1
     monkeypatch.setattr(clicks, "_TOGETHER", working)
-    click_id_of(await follow(client, code_of(ada)))
+    click_id_of(await follow(client, code))
     assert await count_rows(db, "clicks", tenant.workspace_id) == 2
