@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -13,8 +16,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from goodwill.db import Database
+from goodwill.db.packed import unpack
+from goodwill.db.raw import Sql, raw
+from goodwill.events.models import Event
 from goodwill.http.app import create_app
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
@@ -204,3 +211,68 @@ async def test_openapi_describes_errors_as_they_are_answered(
     page = (await client.get("/docs")).text  # the page embeds the same document
     assert '"SimpleError"' in page
     assert "Validation Exception" not in page
+
+
+async def test_events_written_before_payloads_were_packed_read_the_same_after(
+    scratch_url: str,
+) -> None:
+    """Migration 0007 packs the payloads already stored, keys in order and every digit kept;
+    going back to 0006 gives the JSON text again."""
+    settings = Settings(database_url=scratch_url)
+    config = alembic_config(settings)
+    await asyncio.to_thread(upgrade, settings, "0006")
+    workspace = uuid.uuid4()
+    payloads = [
+        {"z": n, "a": {"amount": 12.5, "id": str(uuid.uuid4())}, "é": "'\"$1", "n": None}
+        for n in range(2500)  # more than one chunk of the migration
+    ]
+    insert = Sql(
+        "INSERT INTO events (id, workspace_id, type, source, subject, data, attributes, "
+        "created_at) VALUES (:id, :w, 'reward.created', 'urn:test', 's', :data, :attributes, :at)"
+    )
+    db = Database(settings)
+    try:
+        async with db.transaction() as session:
+            got = await raw(session)
+            for payload in payloads:
+                await got.run(
+                    insert,
+                    id=uuid.uuid4(),
+                    w=workspace,
+                    data=payload,
+                    attributes={"programid": "p"},
+                    at=datetime.now(UTC),
+                )
+    finally:
+        await db.dispose()
+
+    def stored() -> list[Any]:
+        async def read() -> list[Any]:
+            db = Database(settings)
+            try:
+                async with db.engine.connect() as conn:
+                    rows = await conn.exec_driver_sql("SELECT data FROM events ORDER BY seq")
+                    return [row[0] for row in rows]
+            finally:
+                await db.dispose()
+
+        return asyncio.run(read())
+
+    await asyncio.to_thread(upgrade, settings)
+    packed_rows = await asyncio.to_thread(stored)
+    unpacked = [unpack(bytes(value)) for value in packed_rows]
+    assert unpacked == payloads
+    assert [list(p) for p in unpacked] == [["z", "a", "é", "n"]] * len(payloads)
+    db = Database(settings)
+    try:
+        async with db.transaction(write=False) as session:
+            first = await session.scalar(select(Event).order_by(Event.seq).limit(1))
+            assert first is not None
+            assert first.data == payloads[0]
+            assert first.attributes == {"programid": "p"}
+    finally:
+        await db.dispose()
+
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    texts = await asyncio.to_thread(stored)
+    assert [json.loads(t) if isinstance(t, str) else t for t in texts] == payloads

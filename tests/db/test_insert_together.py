@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from goodwill.db import Database
+from goodwill.db.packed import pack, unpack
 from goodwill.db.raw import Sql, insert_into, raw, together
 from goodwill.events.models import Event
 from goodwill.events.service import EVENTS
@@ -35,7 +36,7 @@ def event(tenant: Tenant, n: int) -> dict[str, Any]:
         "type": "reward.created",
         "source": "urn:test",
         "subject": str(n),
-        "data": {"n": n, "note": "é'\"$1"},
+        "data": pack({"n": n, "note": "é'\"$1"}),
         "attributes": {"programid": "p"},
         "txid": None,
         "created_at": NOW,
@@ -128,7 +129,7 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
             )
         ).all()
     assert [(e.id, e.subject, e.data, e.attributes) for e in stored] == [
-        (e["id"], e["subject"], e["data"], e["attributes"]) for e in events
+        (e["id"], e["subject"], unpack(e["data"]), e["attributes"]) for e in events
     ]
     assert {e.created_at for e in stored} == {NOW}
     assert sorted(d.event_id for d in delivered) == sorted(e["id"] for e in events)

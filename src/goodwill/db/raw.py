@@ -12,7 +12,7 @@ so they commit or roll back with everything else the request did.
 
 Values go in as Python values and come back as the driver gives them; :class:`Raw` knows how
 each dialect stores Goodwill's column types (SQLite: UUIDs as 32 hex characters, UTC times as
-naive ``YYYY-MM-DD HH:MM:SS.ffffff`` text, JSON as text; PostgreSQL: native types), exactly as
+naive ``YYYY-MM-DD HH:MM:SS.ffffff`` text, JSON as text, packed JSON as bytes; PostgreSQL: native types), exactly as
 the ORM models store them, so rows written either way read the same either way.
 """
 
@@ -30,6 +30,8 @@ from sqlalchemy import JSON, Boolean, Table, Uuid
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers
+
+from goodwill.db.packed import unpack
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
@@ -416,7 +418,7 @@ class Columns:
 
 
 def _reader(kind: Any) -> Any:
-    from goodwill.db.base import UTCDateTime  # the base module imports nothing from here
+    from goodwill.db.base import PackedJSON, UTCDateTime  # the base imports nothing from here
 
     if isinstance(kind, Uuid):
         return Raw.uuid_of
@@ -424,6 +426,8 @@ def _reader(kind: Any) -> Any:
         return Raw.time_of
     if isinstance(kind, JSON):
         return Raw.json_of
+    if isinstance(kind, PackedJSON):
+        return unpack
     if isinstance(kind, Boolean):
         return bool
     return None

