@@ -25,6 +25,7 @@ from goodwill.events.models import Event
 from goodwill.http.app import create_app
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
+from goodwill.purchases.models import Purchase
 from goodwill.settings import Settings
 from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
 
@@ -213,66 +214,112 @@ async def test_openapi_describes_errors_as_they_are_answered(
     assert "Validation Exception" not in page
 
 
-async def test_events_written_before_payloads_were_packed_read_the_same_after(
+async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
     scratch_url: str,
 ) -> None:
-    """Migration 0007 packs the payloads already stored, keys in order and every digit kept;
-    going back to 0006 gives the JSON text again."""
+    """Migration 0007 packs the event payloads and purchase explanations already stored, keys
+    in order and every digit kept; going back to 0006 gives the JSON again."""
     settings = Settings(database_url=scratch_url)
-    config = alembic_config(settings)
     await asyncio.to_thread(upgrade, settings, "0006")
-    workspace = uuid.uuid4()
+    workspace, customer, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
     payloads = [
         {"z": n, "a": {"amount": 12.5, "id": str(uuid.uuid4())}, "é": "'\"$1", "n": None}
         for n in range(2500)  # more than one chunk of the migration
     ]
-    insert = Sql(
-        "INSERT INTO events (id, workspace_id, type, source, subject, data, attributes, "
-        "created_at) VALUES (:id, :w, 'reward.created', 'urn:test', 's', :data, :attributes, :at)"
-    )
+    explanations = [{"attribution": {"status": "none"}, "rules": [{"n": n}]} for n in range(1200)]
     db = Database(settings)
     try:
         async with db.transaction() as session:
             got = await raw(session)
+            await got.run(
+                Sql(
+                    "INSERT INTO workspaces (id, name, event_type_prefix, settings, created_at) "
+                    "VALUES (:id, 'w', '', :s, :at)"
+                ),
+                id=workspace,
+                s={},
+                at=at,
+            )
+            await got.run(
+                Sql(
+                    "INSERT INTO customers (id, workspace_id, source_id, metadata, created_at, "
+                    "updated_at) VALUES (:id, :w, 'c', :m, :at, :at)"
+                ),
+                id=customer,
+                w=workspace,
+                m={},
+                at=at,
+            )
             for payload in payloads:
                 await got.run(
-                    insert,
+                    Sql(
+                        "INSERT INTO events (id, workspace_id, type, source, subject, data, "
+                        "attributes, created_at) "
+                        "VALUES (:id, :w, 'reward.created', 'urn:test', 's', :data, :a, :at)"
+                    ),
                     id=uuid.uuid4(),
                     w=workspace,
                     data=payload,
-                    attributes={"programid": "p"},
-                    at=datetime.now(UTC),
+                    a={"programid": "p"},
+                    at=at,
+                )
+            for n, explanation in enumerate(explanations):
+                await got.run(
+                    Sql(
+                        "INSERT INTO purchases (id, workspace_id, external_id, fingerprint, "
+                        "customer_id, amount_minor, refunded_minor, currency, items, "
+                        "purchase_number, status, explanation, occurred_at, created_at, "
+                        "updated_at) VALUES (:id, :w, :e, 'f', :c, 100, 0, 'EUR', :items, 1, "
+                        "'completed', :x, :at, :at, :at)"
+                    ),
+                    id=uuid.UUID(int=n + 1),  # in the order of the list
+                    w=workspace,
+                    e=f"order-{n}",
+                    c=customer,
+                    items=[],
+                    x=explanation,
+                    at=at,
                 )
     finally:
         await db.dispose()
 
-    def stored() -> list[Any]:
+    def stored(sql: str) -> list[Any]:
         async def read() -> list[Any]:
             db = Database(settings)
             try:
                 async with db.engine.connect() as conn:
-                    rows = await conn.exec_driver_sql("SELECT data FROM events ORDER BY seq")
-                    return [row[0] for row in rows]
+                    return [row[0] for row in await conn.exec_driver_sql(sql)]
             finally:
                 await db.dispose()
 
         return asyncio.run(read())
 
+    events_sql, purchases_sql = (
+        "SELECT data FROM events ORDER BY seq",
+        "SELECT explanation FROM purchases ORDER BY id",
+    )
     await asyncio.to_thread(upgrade, settings)
-    packed_rows = await asyncio.to_thread(stored)
-    unpacked = [unpack(bytes(value)) for value in packed_rows]
+    unpacked = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, events_sql)]
     assert unpacked == payloads
     assert [list(p) for p in unpacked] == [["z", "a", "é", "n"]] * len(payloads)
+    got_explanations = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, purchases_sql)]
+    assert got_explanations == explanations
     db = Database(settings)
     try:
         async with db.transaction(write=False) as session:
             first = await session.scalar(select(Event).order_by(Event.seq).limit(1))
             assert first is not None
-            assert first.data == payloads[0]
-            assert first.attributes == {"programid": "p"}
+            assert (first.data, first.attributes) == (payloads[0], {"programid": "p"})
+            purchase = await session.get(Purchase, uuid.UUID(int=1))
+            assert purchase is not None
+            assert purchase.explanation == explanations[0]
     finally:
         await db.dispose()
 
-    await asyncio.to_thread(command.downgrade, config, "0006")
-    texts = await asyncio.to_thread(stored)
-    assert [json.loads(t) if isinstance(t, str) else t for t in texts] == payloads
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0006")
+
+    def decoded(values: list[Any]) -> list[Any]:
+        return [json.loads(v) if isinstance(v, str) else v for v in values]
+
+    assert decoded(await asyncio.to_thread(stored, events_sql)) == payloads
+    assert decoded(await asyncio.to_thread(stored, purchases_sql)) == explanations

@@ -1,10 +1,12 @@
-"""JSON kept compressed: the outbox's payloads, which are most of what a purchase stores.
+"""JSON kept compressed: the outbox's payloads and purchases' explanations, which are most of
+what a purchase stores.
 
 An event's payload repeats the same field names and values in every row (``"program_id":``,
 ``"status":"pending"``, times of one format) and is too small for general-purpose compression
 to find much to reuse inside it. Deflate with a preset dictionary of Goodwill's own payload
 vocabulary finds it: a ``reward.created`` payload of 844 bytes is stored in about 190, a
-``purchase.created`` of 420 in about 140, in 6-8 µs each, and reads back in 2.
+``purchase.created`` of 420 in about 140, a purchase's explanation of three rules of 890 in
+about 200, in 6-8 µs each; each reads back in 2-3.
 
 Each stored value is one format byte and the body:
 
@@ -34,6 +36,13 @@ _LEVEL = 6
 # The vocabulary of Goodwill's payloads and context attributes, most frequent last (deflate
 # reaches back at most one window, and the end of the dictionary is nearest the data).
 _DICTIONARY_V1 = (
+    b'{"attribution":{"status":"existing","via":"referral","program_id":"","promoter_id":"",'
+    b'"referral_id":"","code":null,"message":"the customer\'s referral"},"status":"new",'
+    b'"via":"link","via":"code","via":"click","message":"no attribution was given and the '
+    b'customer has no referral","rules":[{"rule_id":"","rule_name":"","fired":false,'
+    b'"code":"condition_false","reason":"purchase_number is 1, not = 1"},{"rule_id":"",'
+    b'"rule_name":"","fired":true,"code":"fired","reason":null,"reward_id":"","unit":"EUR",'
+    b'"amount":"","capped":false}]}'
     b'"payout_id":null,"amount_minor":"points":"balance":"expires_at":null,"redemption_id":"'
     b'"reason":null,"metadata":{},"refunded":"voided_at":"approved_at":"paid_at":"'
     b'"webhook_endpoint_id":"url":"https://","disabled_reason":"event_type":"event.tracked"'

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
+from goodwill.db.base import PackedJSON
 
 
 class Purchase(Base):
@@ -34,7 +35,8 @@ class Purchase(Base):
     description: Mapped[str | None] = mapped_column(String(1000))
     purchase_number: Mapped[int]
     status: Mapped[str] = mapped_column(String(24))  # completed | partially_refunded | refunded
-    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Compressed (goodwill.db.packed): about 650 bytes of JSON for three rules.
+    explanation: Mapped[dict[str, Any]] = mapped_column(PackedJSON, default=dict)
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -20,6 +20,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time, to_utc
+from goodwill.db.packed import pack
 from goodwill.db.raw import Columns, Sql, insert_into, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
@@ -279,7 +280,7 @@ async def record(
     }
     if attributed.status == "refused":  # known program and promoter, but no referral
         values["program_id"] = values["promoter_id"] = None
-    if await db.one(_INSERT, **values) is None:
+    if await db.one(_INSERT, **(values | {"explanation": pack(values["explanation"])})) is None:
         return await _replay(session, workspace_id, data.external_id, fingerprint)
     purchase = view(Purchase, values)
     if attributed.is_new:
