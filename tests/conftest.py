@@ -141,7 +141,7 @@ async def count_rows(db: Database, table: str, workspace_id: uuid.UUID) -> int:
     async with db.transaction(write=False) as session:
         result = await session.execute(
             text(f"SELECT count(*) FROM {table} WHERE workspace_id = :w"),  # noqa: S608 - test-only, fixed table names
-            {"w": workspace_id if db.dialect == "postgresql" else workspace_id.hex},
+            {"w": workspace_id if db.dialect == "postgresql" else workspace_id.bytes},
         )
         return int(result.scalar_one())
 

@@ -214,14 +214,19 @@ async def test_openapi_describes_errors_as_they_are_answered(
     assert "Validation Exception" not in page
 
 
-async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
+async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back(
     scratch_url: str,
 ) -> None:
     """Migration 0007 packs the event payloads and purchase explanations already stored, keys
-    in order and every digit kept; going back to 0006 gives the JSON again."""
+    in order and every digit kept; 0008 turns SQLite's ids into 16 bytes, references intact;
+    going back to 0006 gives the JSON and the hex ids again."""
     settings = Settings(database_url=scratch_url)
     await asyncio.to_thread(upgrade, settings, "0006")
-    workspace, customer, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+
+    def as_0006(value: uuid.UUID) -> Any:  # SQLite kept ids as 32 hex characters then
+        return value.hex if BACKEND == "sqlite" else value
+
+    workspace, customer, at = as_0006(uuid.uuid4()), as_0006(uuid.uuid4()), datetime.now(UTC)
     payloads = [
         {"z": n, "a": {"amount": 12.5, "id": str(uuid.uuid4())}, "é": "'\"$1", "n": None}
         for n in range(2500)  # more than one chunk of the migration
@@ -257,7 +262,7 @@ async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
                         "attributes, created_at) "
                         "VALUES (:id, :w, 'reward.created', 'urn:test', 's', :data, :a, :at)"
                     ),
-                    id=uuid.uuid4(),
+                    id=as_0006(uuid.uuid4()),
                     w=workspace,
                     data=payload,
                     a={"programid": "p"},
@@ -272,7 +277,7 @@ async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
                         "updated_at) VALUES (:id, :w, :e, 'f', :c, 100, 0, 'EUR', :items, 1, "
                         "'completed', :x, :at, :at, :at)"
                     ),
-                    id=uuid.UUID(int=n + 1),  # in the order of the list
+                    id=as_0006(uuid.UUID(int=n + 1)),  # in the order of the list
                     w=workspace,
                     e=f"order-{n}",
                     c=customer,
@@ -304,6 +309,10 @@ async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
     assert [list(p) for p in unpacked] == [["z", "a", "é", "n"]] * len(payloads)
     got_explanations = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, purchases_sql)]
     assert got_explanations == explanations
+    ids_sql = "SELECT id, customer_id FROM purchases ORDER BY id LIMIT 1"
+    if BACKEND == "sqlite":
+        first_ids = await asyncio.to_thread(stored, ids_sql.replace("id, customer_id", "id"))
+        assert first_ids == [uuid.UUID(int=1).bytes]
     db = Database(settings)
     try:
         async with db.transaction(write=False) as session:
@@ -313,6 +322,7 @@ async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
             purchase = await session.get(Purchase, uuid.UUID(int=1))
             assert purchase is not None
             assert purchase.explanation == explanations[0]
+            assert purchase.customer_id == uuid.UUID(str(customer))
     finally:
         await db.dispose()
 
@@ -323,3 +333,5 @@ async def test_payloads_and_explanations_stored_before_0007_read_the_same_after(
 
     assert decoded(await asyncio.to_thread(stored, events_sql)) == payloads
     assert decoded(await asyncio.to_thread(stored, purchases_sql)) == explanations
+    back = await asyncio.to_thread(stored, ids_sql.replace("id, customer_id", "customer_id"))
+    assert back == [customer]

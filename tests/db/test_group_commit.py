@@ -56,7 +56,7 @@ def durable(db: Database, tenant: Tenant) -> list[str]:
     with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
         rows = conn.execute(
             "SELECT source_id FROM customers WHERE workspace_id = ? ORDER BY source_id",
-            (tenant.workspace_id.hex,),
+            (tenant.workspace_id.bytes,),
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -242,7 +242,7 @@ async def test_a_failing_transaction_leaves_nothing_while_its_batch_commits(
     with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
         assert conn.execute(
             "SELECT name FROM customers WHERE source_id = 'ok-raw' AND workspace_id = ?",
-            (tenant.workspace_id.hex,),
+            (tenant.workspace_id.bytes,),
         ).fetchall() == [(None,)]
 
 
@@ -518,7 +518,7 @@ async def test_the_log_is_checkpointed_after_the_answer_not_inside_a_commit(
     shutil.copyfile(path, copy)
     with closing(sqlite3.connect(copy)) as conn:
         found = conn.execute(
-            "SELECT count(*) FROM customers WHERE workspace_id = ?", (tenant.workspace_id.hex,)
+            "SELECT count(*) FROM customers WHERE workspace_id = ?", (tenant.workspace_id.bytes,)
         ).fetchone()
     assert found == (3,)
 

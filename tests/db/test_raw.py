@@ -387,7 +387,7 @@ def test_remembered_texts_of_ids_and_times_are_the_texts_they_stand_for() -> Non
     with pytest.raises(ValueError, match="naive datetime"):
         _sqlite_value(moment.replace(tzinfo=None))
     an_id = new_id()
-    assert _sqlite_value(an_id) == an_id.hex
-    assert _sqlite_value(uuid.UUID(str(an_id))) == an_id.hex
+    assert _sqlite_value(an_id) == an_id.bytes
+    assert _sqlite_value(uuid.UUID(str(an_id))) == an_id.bytes
     other = new_id()
-    assert _sqlite_value(other) == other.hex != an_id.hex
+    assert _sqlite_value(other) == other.bytes != an_id.bytes

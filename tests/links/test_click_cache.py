@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from goodwill.db import Database, sqlite_inline
 from goodwill.db.engine import sqlite_path
-from goodwill.db.raw import Sql, raw
+from goodwill.db.raw import Raw, Sql, raw
 from goodwill.links import clicks
 from goodwill.links.clicks import LinkCache, clicks_together, hash_ip, install_salt, link_cache
 from goodwill.links.models import Click
@@ -229,11 +229,10 @@ async def expect_row(
     row = await stored(db, click_id_of(response))
     assert row is not None
     workspace_id, link_id, _program, promoter_id, utm_params = row[:5]
-    assert db.engine.dialect.name == "postgresql" or isinstance(link_id, str)
-    assert str(uuid.UUID(str(link_id))) == ada["default_link"]["id"]
-    assert uuid.UUID(str(workspace_id)) == tenant.workspace_id
-    assert str(uuid.UUID(str(promoter_id))) == (promoter or ada["id"])
-    from goodwill.db.raw import Raw
+    assert db.engine.dialect.name == "postgresql" or isinstance(link_id, bytes)  # 16 bytes
+    assert str(Raw.uuid_of(link_id)) == ada["default_link"]["id"]
+    assert Raw.uuid_of(workspace_id) == tenant.workspace_id
+    assert str(Raw.uuid_of(promoter_id)) == (promoter or ada["id"])
 
     assert Raw.json_of(utm_params) == utm
     assert (Raw.json_of(row[8]) is not None) == explained
@@ -329,8 +328,8 @@ async def test_a_code_given_to_another_workspace_is_followed_there(
     r = await follow(client, "passed-on")
     row = await stored(db, click_id_of(r))
     assert row is not None
-    assert uuid.UUID(str(row[0])) == other_tenant.workspace_id
-    assert str(uuid.UUID(str(row[1]))) == grace["default_link"]["id"]
+    assert Raw.uuid_of(row[0]) == other_tenant.workspace_id
+    assert str(Raw.uuid_of(row[1])) == grace["default_link"]["id"]
     salt = await install_salt(db, db.settings.ip_hash_salt, FakeClock()())
     assert row[7] == hash_ip(salt, other_tenant.workspace_id, "127.0.0.1")
     assert await count_rows(db, "clicks", tenant.workspace_id) == 0
@@ -348,7 +347,7 @@ async def test_the_redirect_is_answered_once_the_click_is_durable(
             path = sqlite_path(db.settings.async_database_url)
             with closing(sqlite3.connect(path)) as conn:
                 found = conn.execute(
-                    "SELECT count(*) FROM clicks WHERE id = ?", (click_id.hex,)
+                    "SELECT count(*) FROM clicks WHERE id = ?", (click_id.bytes,)
                 ).fetchone()
             assert found == (1,)
         else:

@@ -64,7 +64,7 @@ async def test_a_click_is_recorded_and_redirected_with_utm_and_click_id(
         raw = (
             await session.execute(
                 text("SELECT * FROM clicks WHERE id = :id"),
-                {"id": click.id if db.dialect == "postgresql" else click.id.hex},
+                {"id": click.id if db.dialect == "postgresql" else click.id.bytes},
             )
         ).one()
     assert "127.0.0.1" not in repr(raw)

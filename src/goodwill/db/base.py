@@ -50,6 +50,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return stored.astimezone(UTC)
 
 
+class Id(TypeDecorator[uuid.UUID]):
+    """UUIDs: native on PostgreSQL; 16 bytes on SQLite (a ``BLOB``), where
+    SQLAlchemy's ``Uuid`` keeps 32 hex characters. A purchase stores about a hundred ids across
+    its rows and their indexes."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(LargeBinary(16))
+        return dialect.type_descriptor(Uuid())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return (value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))).bytes
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
+        if value is None or dialect.name != "sqlite":
+            return value  # type: ignore[no-any-return]
+        return uuid.UUID(bytes=bytes(value))
+
+
 class PackedJSON(TypeDecorator[Any]):
     """JSON stored compressed as bytes (``goodwill.db.packed``): the outbox's payloads."""
 
@@ -68,7 +92,7 @@ class PackedJSON(TypeDecorator[Any]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
-        uuid.UUID: Uuid(),
+        uuid.UUID: Id(),
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
         list[Any]: JSONType,

@@ -11,7 +11,7 @@ so they commit or roll back with everything else the request did.
     row = await (await raw(session)).one(BY_CODE, code="grace")
 
 Values go in as Python values and come back as the driver gives them; :class:`Raw` knows how
-each dialect stores Goodwill's column types (SQLite: UUIDs as 32 hex characters, UTC times as
+each dialect stores Goodwill's column types (SQLite: UUIDs as 16 bytes, UTC times as
 naive ``YYYY-MM-DD HH:MM:SS.ffffff`` text, JSON as text, packed JSON as bytes; PostgreSQL: native types), exactly as
 the ORM models store them, so rows written either way read the same either way.
 """
@@ -111,13 +111,13 @@ class Raw:
 
     @staticmethod
     def uuid_of(value: Any) -> uuid.UUID:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=value)
 
     @staticmethod
     def uuid_or_none(value: Any) -> uuid.UUID | None:
         if value is None:
             return None
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=value)
 
     @staticmethod
     def time_of(value: Any) -> datetime:
@@ -153,16 +153,17 @@ def _sqlite_time(value: datetime) -> str:
 _SQLITE_PLAIN = frozenset({str, int, type(None), bool, float, bytes})
 
 
-def _uuid_hex(value: uuid.UUID) -> str:
-    return value.hex
+def _uuid_bytes(value: uuid.UUID) -> bytes:
+    return value.bytes
 
 
 # A write binds the same few values many times (the workspace id in every row, a new purchase's
 # id in its rewards, ledger entries and events, the request's time in all of them), and turning
-# one into text costs 1-2 µs of Python: the texts are remembered. Equal UUIDs have one hex text;
-# equal aware datetimes are one instant, so one UTC text (a naive one raises, and is not kept).
+# one into its stored form costs up to 1-2 µs of Python: the forms are remembered. Equal UUIDs
+# have one 16-byte form; equal aware datetimes are one instant, so one UTC text (a naive one
+# raises, and is not kept).
 _SQLITE_BY_TYPE: dict[type, Any] = {
-    uuid.UUID: lru_cache(maxsize=4096)(_uuid_hex),
+    uuid.UUID: lru_cache(maxsize=4096)(_uuid_bytes),
     datetime: lru_cache(maxsize=1024)(_sqlite_time),
     dict: json_text,
     list: json_text,
@@ -177,7 +178,7 @@ def _sqlite_value(value: Any) -> Any:
     if convert is not None:
         return convert(value)
     if isinstance(value, uuid.UUID):
-        return value.hex
+        return value.bytes
     if isinstance(value, datetime):
         return _sqlite_time(value)
     if isinstance(value, dict | list):
@@ -418,9 +419,9 @@ class Columns:
 
 
 def _reader(kind: Any) -> Any:
-    from goodwill.db.base import PackedJSON, UTCDateTime  # the base imports nothing from here
+    from goodwill.db.base import Id, PackedJSON, UTCDateTime  # the base imports nothing from here
 
-    if isinstance(kind, Uuid):
+    if isinstance(kind, Id | Uuid):
         return Raw.uuid_of
     if isinstance(kind, UTCDateTime):
         return Raw.time_of
