@@ -13,9 +13,9 @@ Each stored value is one format byte and the body:
 - ``0x01``: raw deflate (window 2^12) with :data:`_DICTIONARY_V1` preset.
 
 A dictionary is part of the storage format: once released it never changes. A better one comes
-with a new format byte, and every reader keeps the old ones. JSON is written and read by the
-same msgspec codec as Goodwill's other JSON columns (decimals as exact numbers), and keys keep
-the order they were written in, so payloads go out in their documented field order.
+with a new format byte, and every reader keeps the old ones. JSON is written by
+:func:`json_bytes`, as in Goodwill's other JSON columns (decimals as exact numbers), and keys
+keep the order they were written in, so payloads go out in their documented field order.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ import msgspec
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 _decode = msgspec.json.decode
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON as Goodwill stores it, packed or not: decimals as exact numbers, never through a
+    float (``goodwill.db.raw.json_text`` is this, as text)."""
+    return _encoder.encode(value)
+
 
 _V1 = 1
 _WBITS = 12
@@ -69,7 +76,7 @@ def pack(value: Any) -> bytes:
     compressor = zlib.compressobj(
         _LEVEL, zlib.DEFLATED, -_WBITS, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_V1
     )
-    body = compressor.compress(_encoder.encode(value)) + compressor.flush()
+    body = compressor.compress(json_bytes(value)) + compressor.flush()
     return bytes((_V1,)) + body
 
 

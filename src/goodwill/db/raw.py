@@ -11,9 +11,10 @@ so they commit or roll back with everything else the request did.
     row = await (await raw(session)).one(BY_CODE, code="grace")
 
 Values go in as Python values and come back as the driver gives them; :class:`Raw` knows how
-each dialect stores Goodwill's column types (SQLite: UUIDs as 16 bytes, UTC times as
-naive ``YYYY-MM-DD HH:MM:SS.ffffff`` text, JSON as text, packed JSON as bytes; PostgreSQL: native types), exactly as
-the ORM models store them, so rows written either way read the same either way.
+each dialect stores Goodwill's column types (SQLite: UUIDs as 16 bytes, UTC times as naive
+``YYYY-MM-DD HH:MM:SS.ffffff`` text, JSON as text; PostgreSQL: native types; packed JSON as
+bytes on both), exactly as the ORM models store them, so rows written either way read the
+same either way.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers
 
-from goodwill.db.packed import unpack
+from goodwill.db.packed import json_bytes, unpack
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_json_encoder = msgspec.json.Encoder(decimal_format="number")
 _json_decode = msgspec.json.decode
 _INFO_KEY = "goodwill.raw"
 
@@ -70,7 +70,7 @@ class Sql:
 
 def json_text(value: Any) -> str:
     """JSON for a JSON column: decimals as exact numbers, never through a float."""
-    return _json_encoder.encode(value).decode()
+    return json_bytes(value).decode()
 
 
 class Raw:

@@ -5,10 +5,9 @@ Revises: 0007
 Create Date: 2026-12-03 06:30:00
 
 SQLAlchemy's ``Uuid`` stores a UUID on SQLite as 32 hex characters; Goodwill's ``Id`` type
-stores its 16 bytes as a ``BLOB`` (PostgreSQL's native ``uuid`` is 16 bytes
-already: nothing changes there).
-A purchase holds about a hundred ids across its rows and their indexes, so this is about 1.5 KB
-of each on SQLite.
+stores its 16 bytes as a ``BLOB`` (PostgreSQL's native ``uuid`` is 16 bytes already: nothing
+changes there). A purchase holds about a hundred ids across its rows and their indexes, so
+this is about 1.4 KB of each on SQLite.
 
 SQLite cannot change a column's type in place, so every table with an id column is rebuilt
 (SQLite's documented procedure: create the new table, copy the rows, drop the old one, rename
