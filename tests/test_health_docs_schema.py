@@ -219,14 +219,21 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
 ) -> None:
     """Migration 0007 packs the event payloads and purchase explanations already stored, keys
     in order and every digit kept; 0008 turns SQLite's ids into 16 bytes, references intact;
-    going back to 0006 gives the JSON and the hex ids again."""
+    0009 turns SQLite's times into integer microseconds; going back to 0006 gives the JSON,
+    the hex ids and the texts of the times again."""
     settings = Settings(database_url=scratch_url)
     await asyncio.to_thread(upgrade, settings, "0006")
 
     def as_0006(value: uuid.UUID) -> Any:  # SQLite kept ids as 32 hex characters then
         return value.hex if BACKEND == "sqlite" else value
 
-    workspace, customer, at = as_0006(uuid.uuid4()), as_0006(uuid.uuid4()), datetime.now(UTC)
+    workspace, customer = as_0006(uuid.uuid4()), as_0006(uuid.uuid4())
+    moment = datetime(2026, 4, 6, 6, 23, 54, 120_001, tzinfo=UTC)
+    # SQLite kept times as SQLAlchemy's text then; the oldest purchase is at the first instant.
+    at: Any = "2026-04-06 06:23:54.120001" if BACKEND == "sqlite" else moment
+    first_instant: Any = (
+        "0001-01-01 00:00:00.000000" if BACKEND == "sqlite" else datetime.min.replace(tzinfo=UTC)
+    )
     payloads = [
         {"z": n, "a": {"amount": 12.5, "id": str(uuid.uuid4())}, "é": "'\"$1", "n": None}
         for n in range(2500)  # more than one chunk of the migration
@@ -275,7 +282,7 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
                         "customer_id, amount_minor, refunded_minor, currency, items, "
                         "purchase_number, status, explanation, occurred_at, created_at, "
                         "updated_at) VALUES (:id, :w, :e, 'f', :c, 100, 0, 'EUR', :items, 1, "
-                        "'completed', :x, :at, :at, :at)"
+                        "'completed', :x, :occurred, :at, :at)"
                     ),
                     id=as_0006(uuid.UUID(int=n + 1)),  # in the order of the list
                     w=workspace,
@@ -283,6 +290,7 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
                     c=customer,
                     items=[],
                     x=explanation,
+                    occurred=first_instant if n == 0 else at,
                     at=at,
                 )
     finally:
@@ -310,9 +318,16 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
     got_explanations = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, purchases_sql)]
     assert got_explanations == explanations
     ids_sql = "SELECT id, customer_id FROM purchases ORDER BY id LIMIT 1"
+    times_sql = "SELECT occurred_at FROM purchases ORDER BY id LIMIT 2"
     if BACKEND == "sqlite":
         first_ids = await asyncio.to_thread(stored, ids_sql.replace("id, customer_id", "id"))
         assert first_ids == [uuid.UUID(int=1).bytes]
+        times = await asyncio.to_thread(stored, times_sql)
+        assert times == [-62_135_596_800_000_000, 1_775_456_634_120_001]
+        left = await asyncio.to_thread(
+            stored, "SELECT count(*) FROM events WHERE typeof(created_at) != 'integer'"
+        )
+        assert left == [0]
     db = Database(settings)
     try:
         async with db.transaction(write=False) as session:
@@ -323,6 +338,11 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
             assert purchase is not None
             assert purchase.explanation == explanations[0]
             assert purchase.customer_id == uuid.UUID(str(customer))
+            assert (purchase.occurred_at, purchase.created_at) == (
+                datetime.min.replace(tzinfo=UTC),
+                moment,
+            )
+            assert first.created_at == moment
     finally:
         await db.dispose()
 
@@ -335,3 +355,5 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
     assert decoded(await asyncio.to_thread(stored, purchases_sql)) == explanations
     back = await asyncio.to_thread(stored, ids_sql.replace("id, customer_id", "customer_id"))
     assert back == [customer]
+    if BACKEND == "sqlite":  # PostgreSQL's timestamptz never changed
+        assert await asyncio.to_thread(stored, times_sql) == [first_instant, at]

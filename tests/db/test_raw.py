@@ -375,14 +375,23 @@ async def test_the_first_and_last_moments_read_back_in_hand_written_sql(
     assert [r["amount"] for r in second["rewards"]] == [5]
 
 
-def test_remembered_texts_of_ids_and_times_are_the_texts_they_stand_for() -> None:
+def test_remembered_forms_of_ids_and_times_are_the_values_they_stand_for() -> None:
     moment = datetime(2026, 4, 6, 6, 23, 54, 120000, tzinfo=UTC)
-    assert _sqlite_value(moment) == "2026-04-06 06:23:54.120000"
-    # The same instant written in another zone is equal, and binds as the same UTC text.
+    # Microseconds since 1970-01-01 UTC: 1775456634 seconds, and 120000 µs.
+    assert _sqlite_value(moment) == 1_775_456_634_120_000
+    # The same instant written in another zone is equal, and binds as the same integer.
     elsewhere = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
-    assert _sqlite_value(elsewhere) == "2026-04-06 06:23:54.120000"
+    assert _sqlite_value(elsewhere) == 1_775_456_634_120_000
     later = moment + timedelta(microseconds=1)
-    assert _sqlite_value(later) == "2026-04-06 06:23:54.120001"
+    assert _sqlite_value(later) == 1_775_456_634_120_001
+    assert Raw.time_of(_sqlite_value(later)) == later
+    # The first and last instants Goodwill stores, both ways.
+    for edge in (
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ):
+        assert Raw.time_of(_sqlite_value(edge)) == edge
+    assert _sqlite_value(datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == -1
     # A naive time never equals an aware one: refused, even right after its aware twin.
     with pytest.raises(ValueError, match="naive datetime"):
         _sqlite_value(moment.replace(tzinfo=None))

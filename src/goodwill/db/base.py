@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from goodwill.clock import from_micros, to_micros
 from goodwill.db import packed
 
 NAMING_CONVENTION = {
@@ -27,23 +29,47 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class _SQLiteMicros(SQLITE_DATETIME):
+    """A ``DATETIME`` column whose values SQLite keeps as integers (microseconds since the
+    epoch): 8 bytes instead of 26 characters of text, in the row and in every index on it.
+    The conversions are :class:`UTCDateTime`'s; this type only names the column."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+    def literal_processor(self, dialect: Dialect) -> Any:
+        return str
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, whatever the dialect stores (SQLite keeps naive text)."""
+    """Aware UTC datetimes in and out: ``timestamptz`` on PostgreSQL, integer microseconds
+    since the epoch on SQLite (migration 0009)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return _SQLiteMicros()  # type: ignore[no-untyped-call]
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if dialect.name == "sqlite":
+            return to_micros(value)
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, int):
+            return from_micros(value)
         stored: datetime = value
         if stored.tzinfo is None:
             return stored.replace(tzinfo=UTC)

@@ -32,6 +32,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers
 
+from goodwill.clock import from_micros, to_micros
 from goodwill.db.packed import json_bytes, unpack
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -127,7 +128,7 @@ class Raw:
                 # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, as naive datetimes.
                 return value.replace(tzinfo=UTC)
             return value if value.tzinfo is UTC else value.astimezone(UTC)
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return from_micros(value)  # SQLite: microseconds since the epoch
 
     @staticmethod
     def time_or_none(value: Any) -> datetime | None:
@@ -140,14 +141,8 @@ class Raw:
         return _json_decode(value) if isinstance(value, str | bytes) else value
 
 
-def _sqlite_time(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    v = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+def _sqlite_time(value: datetime) -> int:
+    return to_micros(value)
 
 
 _SQLITE_PLAIN = frozenset({str, int, type(None), bool, float, bytes})
@@ -160,7 +155,7 @@ def _uuid_bytes(value: uuid.UUID) -> bytes:
 # A write binds the same few values many times (the workspace id in every row, a new purchase's
 # id in its rewards, ledger entries and events, the request's time in all of them), and turning
 # one into its stored form costs up to 1-2 µs of Python: the forms are remembered. Equal UUIDs
-# have one 16-byte form; equal aware datetimes are one instant, so one UTC text (a naive one
+# have one 16-byte form; equal aware datetimes are one instant, so one integer (a naive one
 # raises, and is not kept).
 _SQLITE_BY_TYPE: dict[type, Any] = {
     uuid.UUID: lru_cache(maxsize=4096)(_uuid_bytes),
