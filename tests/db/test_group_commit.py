@@ -51,6 +51,13 @@ def row(tenant: Tenant, clock: FakeClock, source_id: str) -> dict[str, Any]:
     }
 
 
+async def settled(db: Database) -> None:
+    """Wait for what runs after a batch was answered (its checkpoint, if one is due)."""
+    assert db._group is not None
+    while db._group._commits:
+        await asyncio.gather(*db._group._commits)
+
+
 def durable(db: Database, tenant: Tenant) -> list[str]:
     """The customers of the workspace as another connection to the file sees them."""
     with closing(sqlite3.connect(sqlite_path(db.settings.async_database_url))) as conn:
@@ -504,6 +511,7 @@ async def test_the_log_is_checkpointed_after_the_answer_not_inside_a_commit(
     for i in range(3):
         async with db.transaction() as session:
             await (await raw(session)).run(INSERT, **row(tenant, clock, f"c{i}"))
+    await settled(db)
     batcher = db._group
     assert batcher is not None
     writer = batcher._connection
@@ -691,3 +699,48 @@ async def test_dispose_waits_for_queued_jobs(
     await own.dispose()
     assert durable(own, tenant) == ["last"]
     assert await writing == "last"
+
+
+async def test_the_log_is_copied_again_only_once_it_has_grown_again(
+    db: Database, tenant: Tenant, clock: FakeClock, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """SQLite never shrinks the log file; after a checkpoint it writes over it from the start.
+    So the file's size stays past the threshold, and each later commit must not copy the log
+    again until the log itself has grown by the threshold."""
+    from goodwill.db import group_commit
+
+    monkeypatch.setattr(group_commit, "CHECKPOINT_BYTES", 64 * 1024)
+    path = sqlite_path(db.settings.async_database_url)
+
+    async def in_database_file() -> int:
+        await settled(db)
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(path, copy)
+        with closing(sqlite3.connect(copy)) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM customers WHERE workspace_id = ?",
+                (tenant.workspace_id.bytes,),
+            ).fetchone()
+        return int(found[0])
+
+    padding = "x" * 8000  # two pages a row: the log passes 64 KB within a few commits
+    written = 0
+    while await in_database_file() == 0:
+        async with db.transaction() as session:
+            values = row(tenant, clock, f"big{written}")
+            await (await raw(session)).run(INSERT, **{**values, "metadata": {"pad": padding}})
+        written += 1
+        assert written < 50, "the log was never copied"
+    copied = await in_database_file()
+    assert copied == written
+    assert os.stat(path + "-wal").st_size >= 64 * 1024  # the file stays that large
+    async with db.transaction() as session:
+        await (await raw(session)).run(INSERT, **row(tenant, clock, "small"))
+    assert await in_database_file() == copied  # one small commit: in the log only, not copied
+    while await in_database_file() == copied:
+        async with db.transaction() as session:
+            values = row(tenant, clock, f"more{written}")
+            await (await raw(session)).run(INSERT, **{**values, "metadata": {"pad": padding}})
+        written += 1
+        assert written < 100, "the log was never copied again"
+    assert await in_database_file() == written + 1

@@ -29,8 +29,9 @@ the last one, and a job costs no task switch of its own. A job's result is hande
 its batch is durable, as for any write transaction. Transactions waiting for the lock still get
 it after at most one batch of jobs.
 
-The write-ahead log is copied back into the database file when it passes 4 MB, right after a
-batch's requests were answered, on a thread and with the write lock held (so the log then
+The write-ahead log is copied back into the database file when it has grown by 4 MB since it
+was last copied (its length read from the log's index, not from the file, which never
+shrinks), right after a batch's requests were answered, on a thread and with the write lock held (so the log then
 restarts from its beginning), instead of by SQLite's automatic checkpoint inside whichever
 ``COMMIT`` crosses that size: that held the requests of the batch, and the event loop with them,
 for the whole copy.
@@ -42,6 +43,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -104,6 +106,9 @@ class GroupCommit:
     ) -> None:
         self._engine = engine
         self._wal = None if path is None else path + "-wal"
+        self._shm = None if path is None else path + "-shm"
+        self._frame_bytes = 0  # a log frame: a page and its 24-byte header (known once open)
+        self._checkpointed: tuple[bytes, int] | None = None  # the log's salt and length then
         self._shared = shared
         self._lock = lock
         self._max_size = max_size
@@ -305,7 +310,9 @@ class GroupCommit:
                 self._driver = fairy.driver_connection
                 self._raw = await raw.raw_reads(self._connection)
                 if self._wal is not None:
-                    self._raw.sqlite_connection().execute("PRAGMA wal_autocheckpoint=0")
+                    sqlite = self._raw.sqlite_connection()
+                    sqlite.execute("PRAGMA wal_autocheckpoint=0")
+                    self._frame_bytes = sqlite.execute("PRAGMA page_size").fetchone()[0] + 24
             connection, driver, db = self._connection, self._driver, self._raw
             assert driver is not None
             assert db is not None
@@ -359,17 +366,37 @@ class GroupCommit:
                 _settle(job, job.error)
             await self._checkpoint_if_due(batch.sqlite)
 
-    async def _checkpoint_if_due(self, sqlite: sqlite3.Connection) -> None:
-        """Copy the log into the database file once it passes ``CHECKPOINT_BYTES``: on a thread,
-        with the write lock held, so no write of this process races it and the log restarts
-        from its beginning at the next batch."""
-        if self._wal is None:
-            return
+    def _log(self) -> tuple[bytes, int] | None:
+        """The write-ahead log's salt and length in frames, from its index's header (the
+        ``-shm`` file; SQLite's "WAL-Index Format": ``mxFrame`` at byte 16, native order, the
+        salt at 32). The log file itself never shrinks: SQLite writes over it from the start
+        after a checkpoint, with a new salt, so its size on disk says nothing about its length.
+        """
+        if self._shm is None:
+            return None
         try:
-            size = os.stat(self._wal).st_size
+            fd = os.open(self._shm, os.O_RDONLY)
         except OSError:
+            return None
+        try:
+            header = os.pread(fd, 40, 0)
+        finally:
+            os.close(fd)
+        if len(header) < 40:
+            return None
+        return header[32:40], struct.unpack_from("=I", header, 16)[0]
+
+    async def _checkpoint_if_due(self, sqlite: sqlite3.Connection) -> None:
+        """Copy the log into the database file once it has grown by ``CHECKPOINT_BYTES`` since
+        it was last copied: on a thread, with the write lock held, so no write of this process
+        races it and the log restarts from its beginning at the next batch."""
+        log_now = self._log()
+        if log_now is None:
             return
-        if size < CHECKPOINT_BYTES:
+        salt, frames = log_now
+        if self._checkpointed is not None and self._checkpointed[0] == salt:
+            frames -= self._checkpointed[1]  # not restarted: what was added since the copy
+        if frames * self._frame_bytes < CHECKPOINT_BYTES:
             return
         try:
             await asyncio.to_thread(
@@ -377,6 +404,7 @@ class GroupCommit:
             )
         except sqlite3.Error:
             log.warning("wal_checkpoint_failed", wal=self._wal, exc_info=True)
+        self._checkpointed = log_now
 
     async def close(self) -> None:
         """Commit what is open and wait for queued jobs and commits (at shutdown)."""
