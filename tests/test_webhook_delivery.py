@@ -628,3 +628,33 @@ async def test_stopping_hands_back_the_batch_claimed_ahead(
         ]
     finally:
         await worker.aclose()
+
+
+async def test_recover_takes_the_events_from_the_millisecond_of_since_on(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    """Recovery finds its events through their ids, which carry the events' times: an event at
+    exactly ``since`` is taken, one a millisecond before is not."""
+    before = await emit_event(db, tenant, clock)
+    since = clock.advance(milliseconds=1)
+    at = await emit_event(db, tenant, clock)
+    clock.advance(days=3)
+    later = await emit_event(db, tenant, clock)
+    async with db.transaction(write=False) as session:
+        stored = {
+            e.id: e.created_at
+            for e in await session.scalars(select(Event).where(Event.id.in_([before, at, later])))
+        }
+    assert len(stored) == 3
+    assert all(i.int >> 80 == int(t.timestamp() * 1000) for i, t in stored.items())
+    with running_sink(default=Answer(204)) as sink:
+        # Created after the events: none of them was queued for it when it happened.
+        endpoint = await create_endpoint(client, tenant, url=sink.url())
+        r = await client.post(
+            f"/v1/webhook-endpoints/{endpoint['id']}/recover",
+            json={"since": format_time(since)},
+            headers=tenant.headers,
+        )
+        assert r.status_code == 202, r.text
+    queued = {d.event_id for d in await deliveries_of(db, endpoint["id"])}
+    assert queued == {at, later}

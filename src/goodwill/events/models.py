@@ -16,6 +16,8 @@ class Event(Base):
 
     ``seq`` orders the feed; ``txid`` (PostgreSQL only) is the writing transaction's id, which
     lets the feed hold back rows of transactions that may still commit below a reader's cursor.
+    ``id`` carries ``created_at``'s millisecond (``goodwill.ids.new_id_at``): its index also
+    finds the events since a time.
     """
 
     __tablename__ = "events"
@@ -43,5 +45,4 @@ class Event(Base):
             "seq",
             sqlite_where=text("txid IS NOT NULL"),
         ),
-        Index("ix_events_workspace_id_created_at", "workspace_id", "created_at"),
     )

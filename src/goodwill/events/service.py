@@ -21,7 +21,7 @@ from goodwill.db.packed import pack
 from goodwill.db.raw import Sql, insert_into, raw
 from goodwill.events.models import Event
 from goodwill.http.encoding import to_builtins
-from goodwill.ids import new_id
+from goodwill.ids import new_id_at
 from goodwill.webhooks.fanout import deliveries_for
 from goodwill.webhooks.models import WebhookDelivery
 from goodwill.workspaces import config as workspace_config
@@ -56,7 +56,8 @@ async def emit(
     ``programid``). ``only_endpoint`` sends the event to that one endpoint instead of every
     subscriber (the test event). Written when the transaction flushes its outbox.
     """
-    event_id = new_id()
+    # Its time is the event's: the recovery of an endpoint finds the events since a time by id.
+    event_id = new_id_at(now)
     row: dict[str, Any] = {
         "id": event_id,
         "workspace_id": workspace_id,

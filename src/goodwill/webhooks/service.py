@@ -22,7 +22,7 @@ from goodwill.events.catalog import matches, pattern_problem
 from goodwill.events.models import Event
 from goodwill.events.service import emit, flush
 from goodwill.http.pagination import fetch_page
-from goodwill.ids import new_id
+from goodwill.ids import first_id_at, new_id
 from goodwill.settings import Settings
 from goodwill.webhooks import signing, ssrf
 from goodwill.webhooks.fanout import TEST_EVENT, delivery_row, forget_subscriptions
@@ -287,6 +287,9 @@ async def recover(
     candidates = await session.execute(
         select(Event.id, Event.type)
         .where(
+            # Event ids carry their time (goodwill.ids.new_id_at), and ids made before that
+            # carry a later one: the id index finds the candidates, the time decides.
+            Event.id >= first_id_at(since),
             Event.workspace_id == workspace_id,
             Event.created_at >= since,
             Event.type != TEST_EVENT,
