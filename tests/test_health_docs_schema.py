@@ -312,7 +312,12 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
         "SELECT explanation FROM purchases ORDER BY id",
     )
     await asyncio.to_thread(upgrade, settings)
-    unpacked = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, events_sql)]
+    bodies = [
+        unpack(bytes(v))
+        for v in await asyncio.to_thread(stored, events_sql.replace("data", "body"))
+    ]
+    assert [body[:3] for body in bodies] == [["urn:test", "s", {"programid": "p"}]] * len(bodies)
+    unpacked = [body[3] for body in bodies]
     assert unpacked == payloads
     assert [list(p) for p in unpacked] == [["z", "a", "é", "n"]] * len(payloads)
     got_explanations = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, purchases_sql)]
@@ -334,6 +339,7 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
             first = await session.scalar(select(Event).order_by(Event.seq).limit(1))
             assert first is not None
             assert (first.data, first.attributes) == (payloads[0], {"programid": "p"})
+            assert (first.source, first.subject) == ("urn:test", "s")
             purchase = await session.get(Purchase, uuid.UUID(int=1))
             assert purchase is not None
             assert purchase.explanation == explanations[0]

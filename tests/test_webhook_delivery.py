@@ -18,6 +18,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from goodwill.clock import format_time, utcnow
 from goodwill.db import Database
+from goodwill.db.packed import pack
 from goodwill.events.models import Event
 from goodwill.settings import Settings
 from goodwill.webhooks import batches
@@ -470,6 +471,7 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
     are due and would read every due row to sort them for each batch. The claim reads them
     from ``(status, next_attempt_at)`` in due order instead, and takes the oldest first."""
     endpoint = await create_endpoint(client, tenant, url="http://127.0.0.1:9/hook")
+    start = clock() - timedelta(minutes=5)
     async with db.engine.connect() as conn:  # the burst and the statistics are undone
         transaction = await conn.begin()
         session = AsyncSession(bind=conn)
@@ -478,9 +480,8 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
             # 50,000 due deliveries, one a millisecond: as many as a backlog the worker drains.
             await session.execute(
                 text(
-                    "WITH e AS (INSERT INTO events (id, workspace_id, type, source, subject, "
-                    "data, attributes, created_at) SELECT gen_random_uuid(), :w, "
-                    "'reward.created', 'urn:POST:/test', n::text, '{}', '{}', "
+                    "WITH e AS (INSERT INTO events (id, workspace_id, type, body, created_at) "
+                    "SELECT gen_random_uuid(), :w, 'reward.created', :body, "
                     "CAST(:start AS timestamptz) + n * interval '1 millisecond' "
                     "FROM generate_series(0, 49999) n RETURNING id, created_at) "
                     "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, "
@@ -491,7 +492,8 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
                 {
                     "w": tenant.workspace_id,
                     "endpoint": uuid.UUID(endpoint["id"]),
-                    "start": clock() - timedelta(minutes=5),
+                    "start": start,
+                    "body": pack(["urn:POST:/test", "s", {}, {}]),
                 },
             )
             await batches.read_due_in_order(session)
@@ -501,8 +503,8 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
             rows = await conn.exec_driver_sql(f"EXPLAIN {compiled.string}", params)
             plan = "\n".join(row[0] for row in rows)
             claimed = [row[2] for row in (await session.execute(stmt)).all()]
-            subjects = set(
-                (await session.execute(select(Event.subject).where(Event.id.in_(claimed))))
+            times = set(
+                (await session.execute(select(Event.created_at).where(Event.id.in_(claimed))))
                 .scalars()
                 .all()
             )
@@ -511,7 +513,7 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
             await transaction.rollback()
     assert "Sort" not in plan, plan
     assert "ix_webhook_deliveries_status_next_attempt_at" in plan, plan
-    assert subjects == {str(n) for n in range(200)}  # the 200 due longest
+    assert times == {start + timedelta(milliseconds=n) for n in range(200)}  # due longest
     assert await deliveries_of(db, endpoint["id"]) == []
 
 

@@ -214,19 +214,16 @@ async def test_parameters_find_rows_the_orm_wrote(db: Database, tenant: Tenant) 
 async def test_json_keeps_every_digit_whichever_way_it_was_written(
     db: Database, tenant: Tenant
 ) -> None:
-    """The stored JSON text holds the decimals exactly, packed (events.data), in a JSON column
-    (events.attributes) and in a JSONB one on PostgreSQL (programs.settings); reads decode it
-    the same way either path."""
+    """The stored JSON text holds the decimals exactly, packed (an event's payload and
+    attributes in events.body) and in a JSON column (JSONB on PostgreSQL: programs.settings);
+    reads decode it the same way either path."""
     at = ONE_MICROSECOND
     by_raw, by_orm = new_id(), new_id()
     event = {
         "workspace_id": tenant.workspace_id,
         "type": "t",
-        "source": "s",
-        "subject": "x",
-        "data": EXACT,
-        "attributes": {"programid": EXACT["nested"]},
-        # the outbox packs payloads before they reach the insert (goodwill.events.service)
+        "body": ["s", "x", {"programid": EXACT["nested"]}, EXACT],
+        # the outbox packs bodies before they reach the insert (goodwill.events.service)
         "txid": None,
         "created_at": at,
     }
@@ -242,7 +239,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
     }
     async with db.transaction() as session:
         got = await raw(session)
-        await got.run(EVENTS, id=by_raw, **(event | {"data": pack(EXACT)}))
+        await got.run(EVENTS, id=by_raw, **(event | {"body": pack(event["body"])}))
         await got.run(PROGRAMS, id=by_raw, **program)
         session.add(Event(id=by_orm, **event))
         session.add(Program(id=by_orm, **program))
@@ -250,7 +247,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
     expected = exact(EXACT)
     async with db.transaction(write=False) as session:
         got = await raw(session)
-        for table, column in (("events", "data"), ("programs", "settings")):
+        for table, column in (("events", "body"), ("programs", "settings")):
             for row_id in (by_raw, by_orm):
                 cast = column if table == "events" else f"CAST({column} AS TEXT)"
                 text = await got.scalar(
@@ -258,26 +255,26 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
                     id=row_id,
                 )
                 if table == "events":
-                    text = packed_json_of(text)
-                stored = _exact_decoder.decode(text)
+                    source, subject, attributes, text = _exact_decoder.decode(packed_json_of(text))
+                    assert (source, subject) == ("s", "x")
+                    assert exact(attributes) == {"programid": exact(NESTED)}
+                    stored = text
+                else:
+                    stored = _exact_decoder.decode(text)
                 assert stored == EXACT | {"nested": NESTED}, (table, row_id)  # every number
                 if not (table == "programs" and db.dialect == "postgresql"):
                     # every digit too (JSONB keeps the numbers, not how they were written:
                     # -0.00 is 0.00 and 1E+2 is 100 there)
                     assert exact(stored) == expected, (table, row_id)
-        attributes = await got.scalar(
-            Sql("SELECT CAST(attributes AS TEXT) FROM events WHERE id = :id"), id=by_raw
-        )
-        assert exact_json(attributes) == {"programid": NESTED}
 
         raw_reads = {
-            (table, row_id): (unpack if table == "events" else Raw.json_of)(
+            (table, row_id): ((lambda v: unpack(v)[3]) if table == "events" else Raw.json_of)(
                 await got.scalar(
                     Sql(f"SELECT {column} FROM {table} WHERE id = :id"),  # noqa: S608 - fixed names
                     id=row_id,
                 )
             )
-            for table, column in (("events", "data"), ("programs", "settings"))
+            for table, column in (("events", "body"), ("programs", "settings"))
             for row_id in (by_raw, by_orm)
         }
         orm_reads = {}

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Index, String, text
+from sqlalchemy import BigInteger, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -18,6 +18,11 @@ class Event(Base):
     lets the feed hold back rows of transactions that may still commit below a reader's cursor.
     ``id`` carries ``created_at``'s millisecond (``goodwill.ids.new_id_at``): its index also
     finds the events since a time.
+
+    ``body`` holds what is only ever read whole, packed together (``goodwill.db.packed``):
+    ``[source, subject, attributes, data]``. Compressed as one value, the ids the subject and
+    the attributes name are found again in the payload, where they repeat: about 100 bytes a
+    row less than four columns (migration 0011).
     """
 
     __tablename__ = "events"
@@ -26,14 +31,31 @@ class Event(Base):
     id: Mapped[uuid.UUID] = mapped_column(unique=True)
     workspace_id: Mapped[uuid.UUID]
     type: Mapped[str] = mapped_column(String(100))
-    source: Mapped[str] = mapped_column(String(200))
-    subject: Mapped[str] = mapped_column(String(100))
     # Compressed JSON (goodwill.db.packed): most of what a purchase stores. Keys keep the order
     # they were written in, so payloads go out in the documented field order (seed 000).
-    data: Mapped[dict[str, Any]] = mapped_column(PackedJSON)
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[list[Any]] = mapped_column(PackedJSON)
     txid: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+
+    @property
+    def source(self) -> str:
+        """What caused it, as a URI reference (``urn:POST:/purchases``)."""
+        return str(self.body[0])
+
+    @property
+    def subject(self) -> str:
+        """The id of what it is about."""
+        return str(self.body[1])
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Its CloudEvents context attributes (``program_id``, ``promoter_id``)."""
+        return cast(dict[str, Any], self.body[2])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Its payload."""
+        return cast(dict[str, Any], self.body[3])
 
     __table_args__ = (
         Index("ix_events_workspace_id_seq", "workspace_id", "seq"),

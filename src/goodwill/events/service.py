@@ -62,11 +62,9 @@ async def emit(
         "id": event_id,
         "workspace_id": workspace_id,
         "type": type,
-        "source": source,
-        "subject": str(subject),
-        "data": pack(data),  # on the caller's time, not in the commit's batch
-        # Ids may come as UUIDs: context attributes are stored as JSON strings.
-        "attributes": to_builtins(attributes or {}),
+        # [source, subject, attributes, data] (Event.body), packed on the caller's time, not
+        # in the commit's batch. Ids may come as UUIDs: attributes are stored as JSON strings.
+        "body": pack([source, str(subject), to_builtins(attributes or {}), data]),
         "txid": None,
         "created_at": now,
     }
