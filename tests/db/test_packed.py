@@ -70,13 +70,37 @@ def test_decimals_keep_every_digit() -> None:
     )
 
 
+def test_what_an_earlier_format_stored_still_reads() -> None:
+    # Packed with format 0x01 (the first dictionary) when it was the one written: stored rows
+    # keep it, so its dictionary can never change.
+    stored = (
+        b"\x01\xabF\x84\x92\xa1\x91\x9e\xa9\x01,t\r\x0c\x13\x8d\x8c\x13\xcdLt\x8d\rL\rt"
+        b"\xcdM\xccMu\x13\xd3\x0c\x92t\x93\x12\r\xcc\xd3L\x92\xcd\xcc-\r\x13\x95j\x01"
+    )
+    value = {"amount": "12.50", "id": "01a23a64-3050-7475-af0b-ba07f4c6791a"}
+    assert unpack(stored) == value
+    assert pack(value, format_byte=1) == stored
+    assert pack(value)[0] == 2  # what is written now
+
+
+def test_an_event_body_is_smaller_in_the_format_written_now() -> None:
+    body = [
+        "urn:POST:/purchases",
+        "01a23bb2-a715-7752-aabd-7568a2526175",
+        {"program_id": "01a23bb2-76f8-738a-9da0-45243572c338"},
+        {"id": "01a23bb2-a715-7752-aabd-7568a2526175", "amount": "12.00"},
+    ]
+    assert unpack(pack(body)) == body
+    assert len(pack(body)) < len(pack(body, format_byte=1))
+
+
 @pytest.mark.parametrize(
     ("stored", "problem"),
     [
         (b"", "not a packed JSON value"),
         ('{"a":1}', "not a packed JSON value"),
         (b'{"a":1}', "unknown packed JSON format 0x7b"),
-        (b"\x02abc", "unknown packed JSON format 0x02"),
+        (b"\x03abc", "unknown packed JSON format 0x03"),
     ],
 )
 def test_what_is_not_packed_json_is_refused_by_name(stored: Any, problem: str) -> None:
