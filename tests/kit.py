@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from httpx import AsyncClient, Response
 from sqlalchemy import select
 
 from goodwill.db import Database
-from goodwill.events.models import Event
+from goodwill.events.models import Event, EventGroup
 from tests.conftest import Tenant
 
 DESTINATION = "https://shop.example/welcome?ref=1"
@@ -74,9 +75,17 @@ def code_of(promoter: dict[str, Any]) -> str:
     return str(promoter["default_link"]["code"])
 
 
-async def events_of(db: Database, tenant: Tenant, type: str | None = None) -> list[Event]:
+async def stored_events(db: Database, workspace_id: uuid.UUID) -> list[Event]:
+    """Every event the workspace's outbox holds, in the feed's order (on SQLite)."""
     async with db.transaction(write=False) as session:
-        stmt = select(Event).where(Event.workspace_id == tenant.workspace_id).order_by(Event.seq)
-        if type is not None:
-            stmt = stmt.where(Event.type == type)
-        return list((await session.scalars(stmt)).all())
+        groups = await session.scalars(
+            select(EventGroup)
+            .where(EventGroup.workspace_id == workspace_id)
+            .order_by(EventGroup.txid, EventGroup.seq)
+        )
+        return [event for group in groups for event in group.events()]
+
+
+async def events_of(db: Database, tenant: Tenant, type: str | None = None) -> list[Event]:
+    events = await stored_events(db, tenant.workspace_id)
+    return [e for e in events if type is None or e.type == type]

@@ -4,6 +4,7 @@ whose transactions commit out of order."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import time
 import uuid
@@ -13,8 +14,9 @@ from httpx import AsyncClient
 
 from goodwill.db import Database
 from goodwill.events.feed import encode_cursor
+from goodwill.events.models import GROUP_SIZE
 from goodwill.events.service import emit, flush
-from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, error_of
+from tests.conftest import POSTGRES_ONLY, FakeClock, Tenant, count_rows, error_of
 from tests.webhook_helpers import emit_event, feed_caught_up
 
 
@@ -68,12 +70,62 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(
     assert [e["event_id"] for e in flat[:25]] == ids
 
 
+async def test_the_events_of_one_transaction_share_rows_and_keep_their_own_ids_and_places(
+    client: AsyncClient, tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    """One row holds up to GROUP_SIZE events of a transaction at one time; each still has its
+    id (the row's plus its slot), its place in the feed, and its own answer by id."""
+    count = GROUP_SIZE + 3
+    async with db.transaction() as session:
+        ids = [
+            await emit(
+                session,
+                workspace_id=tenant.workspace_id,
+                type="purchase.created" if n % 5 == 0 else "reward.created",
+                source="urn:test",
+                subject=str(n),
+                data={"n": n},
+                now=clock(),
+            )
+            for n in range(count)
+        ]
+    later = await emit_event(db, tenant, clock, data={"n": count})  # a transaction of its own
+    await feed_caught_up(db)
+    assert await count_rows(db, "events", tenant.workspace_id) == 3
+    assert [i.int - ids[0].int for i in ids[:GROUP_SIZE]] == list(range(GROUP_SIZE))
+    assert ids[GROUP_SIZE].int & (GROUP_SIZE - 1) == 0  # the first of the next row
+    assert len({i.int >> 80 for i in ids}) == 1  # every id carries the events' millisecond
+
+    seen, cursor = await _follow(client, tenant, limit=7)
+    assert [e["id"] for e in seen] == [str(i) for i in [*ids, later]]
+    assert [e["data"]["n"] for e in seen] == list(range(count + 1))
+    assert [e["subject"] for e in seen[:count]] == [str(n) for n in range(count)]
+    purchases, _ = await _follow(client, tenant, types="purchase.created", limit=2)
+    assert [e["data"]["n"] for e in purchases] == list(range(0, count, 5))
+    # Left out or not, a page's events are not read again: the cursor is past them.
+    rest, _ = await _follow(client, tenant, after=cursor)
+    assert rest == []
+    old_cursor = base64.urlsafe_b64encode(b"e1:0:0").decode().rstrip("=")
+    from_the_start, _ = await _follow(client, tenant, after=old_cursor, limit=100)
+    assert len(from_the_start) == count + 1
+
+    for n in (0, 1, GROUP_SIZE - 1, GROUP_SIZE, count - 1):
+        r = await client.get(f"/v1/events/{ids[n]}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        assert (r.json()["data"], r.json()["subject"]) == ({"n": n}, str(n))
+    after_the_last = uuid.UUID(int=ids[-1].int + 1)  # a slot of its row that holds no event
+    r = await client.get(f"/v1/events/{after_the_last}", headers=tenant.headers)
+    assert r.status_code == 404
+
+
 async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant) -> None:
     cases = {
         "after=nonsense": "after",
         "after=ZTE6MTp4": "after",
-        "after=" + encode_cursor(2**64, 1): "after",  # beyond BIGINT: PostgreSQL would fail
-        "after=" + encode_cursor(1, -1): "after",
+        "after=" + encode_cursor((2**64, 1, 0)): "after",  # beyond BIGINT: PostgreSQL would fail
+        "after=" + encode_cursor((1, -1, 0)): "after",
+        "after=" + encode_cursor((1, 1, GROUP_SIZE + 1)): "after",  # no row holds that many
+        "after=" + base64.urlsafe_b64encode(b"e1:1:2:3").decode(): "after",
         "types=reward.creatd": "types",
         "types=Reward": "types",
         "limit=0": "limit",
@@ -85,7 +137,7 @@ async def test_bad_feed_parameters_are_named(client: AsyncClient, tenant: Tenant
         assert r.status_code == 422, query
         assert error_of(r)["param"] == param, query
     # The largest positions a cursor can hold (BIGINT, beyond 32 bits) are fine: nothing yet.
-    for far in (encode_cursor(2**40, 2**40), encode_cursor(2**63 - 1, 2**63 - 1)):
+    for far in (encode_cursor((2**40, 2**40, 0)), encode_cursor((2**63 - 1, 2**63 - 1, 64))):
         r = await client.get(f"/v1/events?after={far}", headers=tenant.headers)
         assert r.status_code == 200, r.text
         assert r.json() == {"data": [], "has_more": False, "next_cursor": far, "object": "list"}

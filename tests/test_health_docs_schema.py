@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -20,14 +21,20 @@ from sqlalchemy import select
 
 from goodwill.db import Database
 from goodwill.db.packed import unpack
-from goodwill.db.raw import Sql, raw
-from goodwill.events.models import Event
+from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.events import feed
+from goodwill.events.models import EventGroup
+from goodwill.events.service import emit
 from goodwill.http.app import create_app
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.purchases.models import Purchase
 from goodwill.settings import Settings
+from goodwill.webhooks.fanout import delivery_row
+from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
+from goodwill.workspaces import service as workspaces
 from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
+from tests.db.test_raw import endpoint
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -126,6 +133,82 @@ async def test_the_latest_migration_downgrades_and_upgrades_again(scratch_url: s
                 assert sql.endswith("WHERE txid IS NOT NULL")
     finally:
         await db.dispose()
+
+
+async def test_a_rows_events_become_rows_of_their_own_going_back_to_0011(
+    scratch_url: str,
+) -> None:
+    """Migration 0012 going back: each event of a row becomes a row of its own again, under
+    its id, and the deliveries' foreign key to them holds again; coming back, they read the
+    same."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    db = Database(settings)
+    try:
+        async with db.transaction() as session:
+            workspace = await workspaces.create_workspace(session, "w", now)
+            hook = endpoint(SimpleNamespace(workspace_id=workspace.id), enabled=True)  # type: ignore[arg-type]
+            await (await raw(session)).run(insert_into(WebhookEndpoint.__table__), **hook)  # type: ignore[arg-type]
+        async with db.transaction() as session:
+            ids = [
+                await emit(
+                    session,
+                    workspace_id=workspace.id,
+                    type=f"reward.{kind}",
+                    source="urn:test",
+                    subject=str(n),
+                    data={"n": n},
+                    attributes={"program_id": "p"},
+                    now=now,
+                )
+                for n, kind in enumerate(("created", "approved", "voided"))
+            ]
+            session.add_all(
+                WebhookDelivery(**delivery_row(workspace.id, hook["id"], i, now)) for i in ids
+            )
+    finally:
+        await db.dispose()
+    assert [i.int - ids[0].int for i in ids] == [0, 1, 2]
+
+    def stored(sql: str) -> list[Any]:
+        async def read() -> list[Any]:
+            db = Database(settings)
+            try:
+                async with db.engine.connect() as conn:
+                    return list(await conn.exec_driver_sql(sql))
+            finally:
+                await db.dispose()
+
+        return asyncio.run(read())
+
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0011")
+    rows = await asyncio.to_thread(stored, "SELECT id, type, body FROM events ORDER BY seq")
+    as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
+    assert [(as_uuid(i), t, unpack(bytes(b))) for i, t, b in rows] == [
+        (i, f"reward.{kind}", ["urn:test", str(n), {"program_id": "p"}, {"n": n}])
+        for n, (i, kind) in enumerate(zip(ids, ("created", "approved", "voided"), strict=True))
+    ]
+    if BACKEND == "sqlite":
+        assert await asyncio.to_thread(stored, "PRAGMA foreign_key_check") == []
+    else:
+        constraint = "SELECT count(*) FROM pg_constraint WHERE conname = "
+        found = await asyncio.to_thread(
+            stored, constraint + "'fk_webhook_deliveries_event_id_events'"
+        )
+        assert found == [(1,)]
+
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        async with db.transaction(write=False) as session:
+            back = await feed.by_ids(session, ids)
+    finally:
+        await db.dispose()
+    assert [(back[i].type, back[i].data, back[i].created_at) for i in ids] == [
+        (f"reward.{kind}", {"n": n}, now)
+        for n, kind in enumerate(("created", "approved", "voided"))
+    ]
 
 
 async def test_readiness_fails_until_the_schema_is_at_the_latest_migration(
@@ -316,8 +399,12 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
         unpack(bytes(v))
         for v in await asyncio.to_thread(stored, events_sql.replace("data", "body"))
     ]
-    assert [body[:3] for body in bodies] == [["urn:test", "s", {"programid": "p"}]] * len(bodies)
-    unpacked = [body[3] for body in bodies]
+    # One event a row, as they were stored: [type, source, subject, attributes, data].
+    assert [len(body) for body in bodies] == [1] * len(bodies)
+    assert [body[0][:4] for body in bodies] == [
+        ["reward.created", "urn:test", "s", {"programid": "p"}]
+    ] * len(bodies)
+    unpacked = [body[0][4] for body in bodies]
     assert unpacked == payloads
     assert [list(p) for p in unpacked] == [["z", "a", "é", "n"]] * len(payloads)
     got_explanations = [unpack(bytes(v)) for v in await asyncio.to_thread(stored, purchases_sql)]
@@ -336,8 +423,10 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
     db = Database(settings)
     try:
         async with db.transaction(write=False) as session:
-            first = await session.scalar(select(Event).order_by(Event.seq).limit(1))
-            assert first is not None
+            first_row = await session.scalar(select(EventGroup).order_by(EventGroup.seq).limit(1))
+            assert first_row is not None
+            [first] = first_row.events()
+            assert first.id == first_row.id
             assert (first.data, first.attributes) == (payloads[0], {"programid": "p"})
             assert (first.source, first.subject) == ("urn:test", "s")
             purchase = await session.get(Purchase, uuid.UUID(int=1))

@@ -6,22 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import select
 
 from goodwill.db import Database
-from goodwill.events.models import Event
 from tests.conftest import Tenant, count_rows
+from tests.kit import events_of
 from tests.webhook_helpers import seed_001
 
 
 async def _events(db: Database, tenant: Tenant, type_: str) -> list[dict[str, Any]]:
-    async with db.transaction(write=False) as session:
-        rows = await session.scalars(
-            select(Event)
-            .where(Event.workspace_id == tenant.workspace_id, Event.type == type_)
-            .order_by(Event.seq)
-        )
-        return [dict(e.data) for e in rows]
+    return [dict(e.data) for e in await events_of(db, tenant, type_)]
 
 
 async def _post(

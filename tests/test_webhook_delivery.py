@@ -12,14 +12,14 @@ import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.formats.json import JSONFormat
 from httpx import AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from goodwill.clock import format_time, utcnow
 from goodwill.db import Database
 from goodwill.db.packed import pack
-from goodwill.events.models import Event
+from goodwill.events import feed
 from goodwill.settings import Settings
 from goodwill.webhooks import batches
 from goodwill.webhooks.delivery import JITTER, MAX_ATTEMPTS, SCHEDULE
@@ -480,8 +480,8 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
             # 50,000 due deliveries, one a millisecond: as many as a backlog the worker drains.
             await session.execute(
                 text(
-                    "WITH e AS (INSERT INTO events (id, workspace_id, type, body, created_at) "
-                    "SELECT gen_random_uuid(), :w, 'reward.created', :body, "
+                    "WITH e AS (INSERT INTO events (id, workspace_id, body, created_at) "
+                    "SELECT gen_random_uuid(), :w, :body, "
                     "CAST(:start AS timestamptz) + n * interval '1 millisecond' "
                     "FROM generate_series(0, 49999) n RETURNING id, created_at) "
                     "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, "
@@ -493,7 +493,7 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
                     "w": tenant.workspace_id,
                     "endpoint": uuid.UUID(endpoint["id"]),
                     "start": start,
-                    "body": pack(["urn:POST:/test", "s", {}, {}]),
+                    "body": pack([["reward.created", "urn:POST:/test", "s", {}, {}]]),
                 },
             )
             await batches.read_due_in_order(session)
@@ -503,11 +503,7 @@ async def test_a_backlog_is_claimed_from_the_index_not_sorted_whole(
             rows = await conn.exec_driver_sql(f"EXPLAIN {compiled.string}", params)
             plan = "\n".join(row[0] for row in rows)
             claimed = [row[2] for row in (await session.execute(stmt)).all()]
-            times = set(
-                (await session.execute(select(Event.created_at).where(Event.id.in_(claimed))))
-                .scalars()
-                .all()
-            )
+            times = {e.created_at for e in (await feed.by_ids(session, claimed)).values()}
         finally:
             await session.close()
             await transaction.rollback()
@@ -644,8 +640,7 @@ async def test_recover_takes_the_events_from_the_millisecond_of_since_on(
     later = await emit_event(db, tenant, clock)
     async with db.transaction(write=False) as session:
         stored = {
-            e.id: e.created_at
-            for e in await session.scalars(select(Event).where(Event.id.in_([before, at, later])))
+            e.id: e.created_at for e in (await feed.by_ids(session, [before, at, later])).values()
         }
     assert len(stored) == 3
     assert all(i.int >> 80 == int(t.timestamp() * 1000) for i, t in stored.items())

@@ -2,7 +2,7 @@
 
 from goodwill.customers.models import Customer
 from goodwill.db import Base
-from goodwill.events.models import Event
+from goodwill.events.models import EventGroup
 from goodwill.idempotency.models import IdempotencyKey
 from goodwill.links.models import Click, InstallSecret, ReferralLink
 from goodwill.loyalty.models import LoyaltyCard, PointsEntry, QualifyingPurchase, Redemption
@@ -25,7 +25,7 @@ __all__ = [
     "Click",
     "CustomEvent",
     "Customer",
-    "Event",
+    "EventGroup",
     "EventSchema",
     "IdempotencyKey",
     "InstallSecret",

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from goodwill.db import Database
 from goodwill.db.packed import pack, unpack
 from goodwill.db.raw import Sql, insert_into, raw, together
-from goodwill.events.models import Event
+from goodwill.events.models import EventGroup
 from goodwill.events.service import EVENTS
 from goodwill.ids import new_id
 from goodwill.webhooks.fanout import delivery_row
@@ -33,8 +33,9 @@ def event(tenant: Tenant, n: int) -> dict[str, Any]:
     return {
         "id": new_id(),
         "workspace_id": tenant.workspace_id,
-        "type": "reward.created",
-        "body": pack(["urn:test", str(n), {"programid": "p"}, {"n": n, "note": "é'\"$1"}]),
+        "body": pack(
+            [["reward.created", "urn:test", str(n), {"programid": "p"}, {"n": n, "note": "é'\"$1"}]]
+        ),
         "txid": None,
         "created_at": NOW,
     }
@@ -114,7 +115,9 @@ async def test_events_and_their_deliveries_land_together_in_one_round_trip(
         assert len(sent) == 2  # one statement for each call, none for empty parts
     async with db.transaction(write=False) as session:
         stored = (
-            await session.scalars(select(Event).where(Event.workspace_id == tenant.workspace_id))
+            await session.scalars(
+                select(EventGroup).where(EventGroup.workspace_id == tenant.workspace_id)
+            )
         ).all()
         delivered = (
             await session.scalars(
@@ -141,8 +144,9 @@ async def test_a_part_may_reference_rows_of_another_part_of_the_same_statement(
 
 
 async def test_one_bad_row_refuses_the_whole_write(db: Database, tenant: Tenant) -> None:
-    webhook, events, deliveries = await events_for_a_webhook(db, tenant, 2)
-    deliveries.append(delivery_row(tenant.workspace_id, webhook, new_id(), NOW))  # no such event
+    _, events, deliveries = await events_for_a_webhook(db, tenant, 2)
+    # No such endpoint.
+    deliveries.append(delivery_row(tenant.workspace_id, new_id(), events[0]["id"], NOW))
     # The driver's own error: sqlite3's IntegrityError, asyncpg's ForeignKeyViolationError.
     with pytest.raises(Exception, match=r"(?i)foreign key") as refused:
         async with db.transaction() as session:

@@ -11,13 +11,13 @@ from typing import Any
 import msgspec
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
 
 from goodwill.db import Database
 from goodwill.db.packed import json_of as packed_json_of
 from goodwill.db.packed import pack, unpack
 from goodwill.db.raw import Raw, Sql, _sqlite_value, insert_into, raw
-from goodwill.events.models import Event
+from goodwill.events import feed
+from goodwill.events.models import EventGroup
 from goodwill.ids import new_id
 from goodwill.programs.models import Program
 from goodwill.webhooks.models import WebhookEndpoint
@@ -25,7 +25,7 @@ from tests.conftest import Tenant, count_rows
 from tests.kit import Kit, code_of
 
 ENDPOINTS = insert_into(WebhookEndpoint.__table__)  # type: ignore[arg-type]
-EVENTS = insert_into(Event.__table__)  # type: ignore[arg-type]
+EVENTS = insert_into(EventGroup.__table__)  # type: ignore[arg-type]
 PROGRAMS = insert_into(Program.__table__)  # type: ignore[arg-type]
 ENDPOINT_COLUMNS = [c.name for c in WebhookEndpoint.__table__.columns]
 ENDPOINT_BY_ID = Sql(
@@ -221,8 +221,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
     by_raw, by_orm = new_id(), new_id()
     event = {
         "workspace_id": tenant.workspace_id,
-        "type": "t",
-        "body": ["s", "x", {"programid": EXACT["nested"]}, EXACT],
+        "body": [["t", "s", "x", {"programid": EXACT["nested"]}, EXACT]],
         # the outbox packs bodies before they reach the insert (goodwill.events.service)
         "txid": None,
         "created_at": at,
@@ -241,7 +240,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
         got = await raw(session)
         await got.run(EVENTS, id=by_raw, **(event | {"body": pack(event["body"])}))
         await got.run(PROGRAMS, id=by_raw, **program)
-        session.add(Event(id=by_orm, **event))
+        session.add(EventGroup(id=by_orm, **event))
         session.add(Program(id=by_orm, **program))
 
     expected = exact(EXACT)
@@ -255,8 +254,10 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
                     id=row_id,
                 )
                 if table == "events":
-                    source, subject, attributes, text = _exact_decoder.decode(packed_json_of(text))
-                    assert (source, subject) == ("s", "x")
+                    [[type_, source, subject, attributes, text]] = _exact_decoder.decode(
+                        packed_json_of(text)
+                    )
+                    assert (type_, source, subject) == ("t", "s", "x")
                     assert exact(attributes) == {"programid": exact(NESTED)}
                     stored = text
                 else:
@@ -268,7 +269,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
                     assert exact(stored) == expected, (table, row_id)
 
         raw_reads = {
-            (table, row_id): ((lambda v: unpack(v)[3]) if table == "events" else Raw.json_of)(
+            (table, row_id): ((lambda v: unpack(v)[0][4]) if table == "events" else Raw.json_of)(
                 await got.scalar(
                     Sql(f"SELECT {column} FROM {table} WHERE id = :id"),  # noqa: S608 - fixed names
                     id=row_id,
@@ -279,7 +280,7 @@ async def test_json_keeps_every_digit_whichever_way_it_was_written(
         }
         orm_reads = {}
         for row_id in (by_raw, by_orm):
-            found_event = await session.scalar(select(Event).where(Event.id == row_id))
+            found_event = await feed.get(session, tenant.workspace_id, row_id)
             found_program = await session.get(Program, row_id)
             assert found_event is not None
             assert found_program is not None

@@ -7,8 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
@@ -20,6 +18,7 @@ from goodwill.money import to_minor
 from goodwill.programs import service as programs
 from goodwill.programs.models import Program
 from goodwill.programs.schemas import ProgramCreate
+from tests.kit import stored_events
 
 SOURCE = "urn:POST:/purchases"
 COFFEE_CARD = {"stamps_required": 9, "reward": {"description": "The 10th coffee free"}}
@@ -105,10 +104,4 @@ def purchase(
 
 
 async def events_of(db: Database, workspace_id: uuid.UUID, prefix: str = "") -> list[Event]:
-    async with db.transaction(write=False) as session:
-        rows = await session.scalars(
-            select(Event)
-            .where(Event.workspace_id == workspace_id, Event.type.startswith(prefix))
-            .order_by(Event.seq)
-        )
-        return list(rows.all())
+    return [e for e in await stored_events(db, workspace_id) if e.type.startswith(prefix)]

@@ -87,16 +87,16 @@ _WRITTEN = _V2
 def pack(value: Any, *, format_byte: int = _WRITTEN) -> bytes:
     """``value`` as JSON, compressed, behind its format byte (the latest format; an older one
     only to test that it still reads)."""
+    return pack_json(json_bytes(value), format_byte=format_byte)
+
+
+def pack_json(text: bytes, *, format_byte: int = _WRITTEN) -> bytes:
+    """JSON text made by :func:`json_bytes` (or joined from such texts), compressed."""
+    dictionary = _DICTIONARIES[format_byte]
     compressor = zlib.compressobj(
-        _LEVEL,
-        zlib.DEFLATED,
-        -_WBITS,
-        _MEMLEVEL,
-        zlib.Z_DEFAULT_STRATEGY,
-        _DICTIONARIES[format_byte],
+        _LEVEL, zlib.DEFLATED, -_WBITS, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, dictionary
     )
-    body = compressor.compress(json_bytes(value)) + compressor.flush()
-    return bytes((format_byte,)) + body
+    return bytes((format_byte,)) + compressor.compress(text) + compressor.flush()
 
 
 def unpack(stored: bytes) -> Any:

@@ -4,14 +4,30 @@ it makes starts from :meth:`Repository.select`, which already filters by that wo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Uuid, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from goodwill.errors import NotFound
 
 M = TypeVar("M")
+
+
+def among(
+    session: AsyncSession,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    ids: Iterable[uuid.UUID],
+) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL as ``= ANY($1::uuid[])``: one parameter and one
+    statement text whatever the count, where ``IN`` renders and binds one per id."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(ids), ARRAY(Uuid())))
+    return column.in_(list(ids))
 
 
 class Repository(Generic[M]):

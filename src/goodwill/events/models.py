@@ -1,28 +1,49 @@
+"""The outbox: the events a transaction emitted, stored together in one row.
+
+A purchase emits about four events (``purchase.created``, ``reward.created`` for each reward,
+``qualifying_purchase.created``, sometimes ``referral.created``) that share a workspace, a
+time, and most of the ids their payloads name. One row per event spent about a third of what
+a purchase stored on the rows' own keys, times and index entries, and on ids that each
+payload repeated but compressed alone could not share. So the events a transaction emits for
+one workspace at one time are one row (:class:`EventGroup`, up to :data:`GROUP_SIZE` of
+them), their bodies packed as one value (migration 0012).
+
+Every event keeps its own id, which names it in the feed, in deliveries and in the API: the
+group's id plus the event's place in it. A group's id is a UUIDv7 of the events' millisecond
+(``goodwill.ids.new_id_at``) whose low :data:`SLOT_BITS` bits are zero, so the others follow it
+and are UUIDv7s of the same millisecond too; the group of an event is found by clearing them.
+Rows written before groups (one event each, migration 0012 kept them) have ids with any low
+bits: their event's id is the row's.
+"""
+
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, text
+import msgspec
+from sqlalchemy import BigInteger, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
 from goodwill.db.base import BigIntPK, PackedJSON
+from goodwill.ids import new_id_at
+
+SLOT_BITS = 6
+GROUP_SIZE = 1 << SLOT_BITS  # events per row at most: a claim of deliveries unpacks whole rows
+_SLOTS = GROUP_SIZE - 1
 
 
-class Event(Base):
-    """One state change, written in the transaction that made it (the outbox).
+class EventGroup(Base):
+    """Events one transaction emitted for one workspace at one time, in the order emitted.
 
     ``seq`` orders the feed; ``txid`` (PostgreSQL only) is the writing transaction's id, which
     lets the feed hold back rows of transactions that may still commit below a reader's cursor.
-    ``id`` carries ``created_at``'s millisecond (``goodwill.ids.new_id_at``): its index also
-    finds the events since a time.
-
-    ``body`` holds what is only ever read whole, packed together (``goodwill.db.packed``):
-    ``[source, subject, attributes, data]``. Compressed as one value, the ids the subject and
-    the attributes name are found again in the payload, where they repeat: about 100 bytes a
-    row less than four columns (migration 0011).
+    ``id`` is the first event's, and carries ``created_at``'s millisecond: its index also finds
+    the events since a time. ``body`` is packed JSON (``goodwill.db.packed``), a list of
+    ``[type, source, subject, attributes, data]``, one per event; payloads keep their keys in
+    the order written, so they go out in the documented field order (seed 000).
     """
 
     __tablename__ = "events"
@@ -30,32 +51,9 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     id: Mapped[uuid.UUID] = mapped_column(unique=True)
     workspace_id: Mapped[uuid.UUID]
-    type: Mapped[str] = mapped_column(String(100))
-    # Compressed JSON (goodwill.db.packed): most of what a purchase stores. Keys keep the order
-    # they were written in, so payloads go out in the documented field order (seed 000).
     body: Mapped[list[Any]] = mapped_column(PackedJSON)
     txid: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
-
-    @property
-    def source(self) -> str:
-        """What caused it, as a URI reference (``urn:POST:/purchases``)."""
-        return str(self.body[0])
-
-    @property
-    def subject(self) -> str:
-        """The id of what it is about."""
-        return str(self.body[1])
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        """Its CloudEvents context attributes (``program_id``, ``promoter_id``)."""
-        return cast(dict[str, Any], self.body[2])
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """Its payload."""
-        return cast(dict[str, Any], self.body[3])
 
     __table_args__ = (
         Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
@@ -68,3 +66,53 @@ class Event(Base):
             sqlite_where=text("txid IS NOT NULL"),
         ),
     )
+
+    def events(self) -> list[Event]:
+        """Its events, in the order they were emitted."""
+        return [
+            Event(
+                nth_id(self.id, slot),
+                type_,
+                source,
+                subject,
+                data,
+                attributes,
+                self.created_at,
+                self.workspace_id,
+                (self.txid or 0, self.seq, slot),
+            )
+            for slot, (type_, source, subject, attributes, data) in enumerate(self.body)
+        ]
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One state change, as it is rendered (``goodwill.events.formats``).
+
+    ``position`` is its place in the feed: its row's ``(txid, seq)`` and its slot there.
+    """
+
+    id: uuid.UUID
+    type: str
+    source: str
+    subject: str
+    data: dict[str, Any]
+    attributes: dict[str, Any]
+    created_at: datetime
+    workspace_id: uuid.UUID
+    position: tuple[int, int, int]
+
+
+def group_id_at(moment: datetime) -> uuid.UUID:
+    """A new group's id: a UUIDv7 of ``moment``'s millisecond with room for its events."""
+    return uuid.UUID(int=new_id_at(moment).int & ~_SLOTS)
+
+
+def nth_id(group_id: uuid.UUID, slot: int) -> uuid.UUID:
+    """The id of the event in ``slot`` of the group ``group_id``."""
+    return uuid.UUID(int=group_id.int + slot)
+
+
+def rows_of(event_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """The ids of the rows that may hold ``event_id``: its group's, and its own (a row written
+    before groups)."""
+    return uuid.UUID(int=event_id.int & ~_SLOTS), event_id

@@ -2,32 +2,33 @@
 
 :func:`emit` records an event in the transaction's outbox buffer and returns its id; the
 buffer is written by :func:`flush`, which the transaction runs before it commits
-(``goodwill.db``): the events and their deliveries to the webhook endpoints subscribed when
-each was emitted (see ``goodwill.webhooks.fanout``), on PostgreSQL in one statement. So the
-events, the deliveries and the change that caused them commit together or not at all, and a
-request that emits six events pays for one round trip.
+(``goodwill.db``): the events, grouped into rows (``goodwill.events.models``), and their
+deliveries to the webhook endpoints subscribed when each was emitted (see
+``goodwill.webhooks.fanout``), on PostgreSQL in one statement. So the events, the deliveries
+and the change that caused them commit together or not at all, and a request that emits six
+events pays for one round trip.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.packed import pack
+from goodwill.db.packed import json_bytes, pack_json
 from goodwill.db.raw import Sql, insert_into, raw
-from goodwill.events.models import Event
+from goodwill.events.models import GROUP_SIZE, EventGroup, group_id_at, nth_id
 from goodwill.http.encoding import to_builtins
-from goodwill.ids import new_id_at
 from goodwill.webhooks.fanout import deliveries_for
 from goodwill.webhooks.models import WebhookDelivery
 from goodwill.workspaces import config as workspace_config
 
-OUTBOX = "goodwill.outbox"  # session.info key of the events not yet written
-EVENTS: Table = Event.__table__  # type: ignore[assignment]
+OUTBOX = "goodwill.outbox"  # session.info key of the groups not yet written
+EVENTS: Table = EventGroup.__table__  # type: ignore[assignment]
 _INSERT = {
     "sqlite": insert_into(EVENTS),
     # The writing transaction's id orders the feed (goodwill.events.feed).
@@ -36,6 +37,28 @@ _INSERT = {
     ),
 }
 _INSERT_DELIVERY = insert_into(WebhookDelivery.__table__)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Group:
+    """A row of the outbox being filled: its events as JSON texts, encoded when emitted (what
+    the caller's dicts held then), and their deliveries."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    created_at: datetime
+    events: list[bytes] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workspace_id": self.workspace_id,
+            # A list of [type, source, subject, attributes, data] (EventGroup.body).
+            "body": pack_json(b"[" + b",".join(self.events) + b"]"),
+            "txid": None,
+            "created_at": self.created_at,
+        }
 
 
 async def emit(
@@ -56,21 +79,25 @@ async def emit(
     ``programid``). ``only_endpoint`` sends the event to that one endpoint instead of every
     subscriber (the test event). Written when the transaction flushes its outbox.
     """
-    # Its time is the event's: the recovery of an endpoint finds the events since a time by id.
-    event_id = new_id_at(now)
-    row: dict[str, Any] = {
-        "id": event_id,
-        "workspace_id": workspace_id,
-        "type": type,
-        # [source, subject, attributes, data] (Event.body), packed on the caller's time, not
-        # in the commit's batch. Ids may come as UUIDs: attributes are stored as JSON strings.
-        "body": pack([source, str(subject), to_builtins(attributes or {}), data]),
-        "txid": None,
-        "created_at": now,
-    }
     config = await workspace_config.current(session, workspace_id)
-    deliveries = (
-        deliveries_for(
+    pending: list[_Group] = session.info.setdefault(OUTBOX, [])
+    group = pending[-1] if pending else None
+    if (
+        group is None
+        or group.workspace_id != workspace_id
+        or group.created_at != now
+        or len(group.events) == GROUP_SIZE
+    ):
+        # The group's time is its events': an endpoint's recovery finds events since a time
+        # by their ids.
+        group = _Group(group_id_at(now), workspace_id, now)
+        pending.append(group)
+    event_id = nth_id(group.id, len(group.events))
+    # Ids may come as UUIDs: attributes are stored as JSON strings.
+    event = [type, source, str(subject), to_builtins(attributes or {}), data]
+    group.events.append(json_bytes(event))
+    if config.subscriptions:
+        group.deliveries += deliveries_for(
             config.subscriptions,
             workspace_id=workspace_id,
             event_id=event_id,
@@ -78,22 +105,16 @@ async def emit(
             now=now,
             only_endpoint=only_endpoint,
         )
-        if config.subscriptions
-        else []
-    )
-    session.info.setdefault(OUTBOX, []).append((row, deliveries))
     return event_id
 
 
 async def flush(session: AsyncSession) -> None:
     """Write the events emitted so far in this transaction, with their deliveries."""
-    pending: list[tuple[dict[str, Any], list[dict[str, Any]]]] | None = session.info.pop(
-        OUTBOX, None
-    )
+    pending: list[_Group] | None = session.info.pop(OUTBOX, None)
     if not pending:
         return
     db = await raw(session)
     await db.insert(
-        (_INSERT[db.dialect], [row for row, _ in pending]),
-        (_INSERT_DELIVERY, [d for _, found in pending for d in found]),
+        (_INSERT[db.dialect], [group.row() for group in pending]),
+        (_INSERT_DELIVERY, [d for group in pending for d in group.deliveries]),
     )

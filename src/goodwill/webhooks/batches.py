@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -22,28 +22,24 @@ import structlog
 from sqlalchemy import (
     Select,
     Table,
-    Uuid,
     and_,
-    any_,
     bindparam,
     insert,
-    literal,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from goodwill.clock import format_time
+from goodwill.db.repository import among
+from goodwill.events import feed
 from goodwill.events.formats import render_bytes
-from goodwill.events.models import Event
 from goodwill.events.service import emit
 from goodwill.ids import new_id
 from goodwill.webhooks import signing
-from goodwill.webhooks.delivery import EventRow, Job, Outcome, Target, retry_delay
+from goodwill.webhooks.delivery import Job, Outcome, Target, retry_delay
 from goodwill.webhooks.fanout import forget_subscriptions
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import Workspace
@@ -56,18 +52,7 @@ WORKER_SOURCE = "urn:goodwill:webhook-worker"
 D = cast(Table, WebhookDelivery.__table__)
 E = cast(Table, WebhookEndpoint.__table__)
 A = cast(Table, WebhookAttempt.__table__)
-EV = cast(Table, Event.__table__)
 W = cast(Table, Workspace.__table__)
-
-
-def among(
-    session: AsyncSession, column: ColumnElement[Any], ids: Iterable[uuid.UUID]
-) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL as ``= ANY($1::uuid[])``: one parameter and one
-    statement text whatever the count, where ``IN`` renders and binds one per id."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(list(ids), ARRAY(Uuid())))
-    return column.in_(list(ids))
 
 
 def due(now: datetime, workspace_id: uuid.UUID | None) -> Select[Any]:
@@ -142,7 +127,7 @@ async def claim(
         )
     if not claimed:
         return []
-    events = await _events(session, {row[2] for row in claimed})
+    events = await feed.by_ids(session, {row[2] for row in claimed})
     targets = await _targets(session, {row[1] for row in claimed}, now)
     bodies: dict[tuple[uuid.UUID, str, str], tuple[bytes, str]] = {}
     jobs = []
@@ -154,21 +139,6 @@ async def claim(
             rendered = bodies[key] = render_bytes(events[event_id], target.prefix, target.format)
         jobs.append(Job(delivery_id, attempts, target, str(event_id), *rendered))
     return jobs
-
-
-async def _events(session: AsyncSession, event_ids: set[uuid.UUID]) -> dict[uuid.UUID, EventRow]:
-    rows = await session.execute(
-        select(
-            EV.c.id,
-            EV.c.type,
-            EV.c.body,  # packed JSON, unpacked with msgspec (goodwill.db.packed)
-            EV.c.created_at,
-        ).where(among(session, EV.c.id, event_ids))
-    )
-    return {
-        event_id: EventRow(event_id, type_, source, subject, data, attributes, at)
-        for event_id, type_, (source, subject, attributes, data), at in rows
-    }
 
 
 async def _targets(

@@ -11,7 +11,6 @@ import random
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 import msgspec
@@ -64,16 +63,6 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
         except (TypeError, ValueError):
             return None
     return max(timedelta(0), min(wait, MAX_RETRY_AFTER))
-
-
-class EventRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    type: str
-    source: str
-    subject: str
-    data: dict[str, Any]
-    attributes: dict[str, Any]
-    created_at: datetime
 
 
 class Target(msgspec.Struct, frozen=True):

@@ -13,13 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from msgspec import UNSET
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.repository import Repository
-from goodwill.errors import Conflict, FieldError, NotFound, ValidationFailed
+from goodwill.db.repository import Repository, among
+from goodwill.errors import Conflict, FieldError, ValidationFailed
+from goodwill.events import feed
 from goodwill.events.catalog import matches, pattern_problem
-from goodwill.events.models import Event
+from goodwill.events.models import EventGroup
 from goodwill.events.service import emit, flush
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import first_id_at, new_id
@@ -32,6 +33,7 @@ from goodwill.webhooks.schemas import EndpointCreate, EndpointPatch
 SECRET_GRACE = timedelta(hours=24)
 DEFAULT_NATS_SUBJECT = "goodwill.events"
 NATS_SCHEMES = ("nats", "tls")
+RECOVER_CHUNK = 1000  # event ids a recovery checks for deliveries per statement
 
 
 class EndpointRepository(Repository[WebhookEndpoint]):
@@ -199,13 +201,7 @@ async def deliveries(
         stmt = stmt.where(WebhookDelivery.status == status)
     rows, next_cursor = await fetch_page(session, stmt, WebhookDelivery.id, limit, cursor)
     ids = [d.id for d in rows]
-    types = dict(
-        (
-            await session.execute(
-                select(Event.id, Event.type).where(Event.id.in_({d.event_id for d in rows}))
-            )
-        ).all()
-    )
+    events = await feed.by_ids(session, {d.event_id for d in rows}, workspace_id)
     attempts: dict[uuid.UUID, list[WebhookAttempt]] = {i: [] for i in ids}
     for attempt in await session.scalars(
         select(WebhookAttempt)
@@ -213,7 +209,7 @@ async def deliveries(
         .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
     ):
         attempts[attempt.delivery_id].append(attempt)
-    return [(d, types[d.event_id], attempts[d.id]) for d in rows], next_cursor
+    return [(d, events[d.event_id].type, attempts[d.id]) for d in rows], next_cursor
 
 
 async def _enabled(
@@ -240,13 +236,7 @@ async def resend(
     now: datetime,
 ) -> list[uuid.UUID]:
     """Deliver an event again: to one endpoint, or to every enabled endpoint subscribed to it."""
-    event = (
-        await session.scalars(
-            select(Event).where(Event.workspace_id == workspace_id, Event.id == event_id)
-        )
-    ).first()
-    if event is None:
-        raise NotFound(f"No event {event_id}")
+    event = await feed.get(session, workspace_id, event_id)
     if endpoint_id is not None:
         endpoint = await _enabled(session, workspace_id, endpoint_id, "endpoint_id")
         return await _schedule(session, [delivery_row(workspace_id, endpoint.id, event.id, now)])
@@ -275,32 +265,38 @@ async def recover(
     if since > now:
         raise ValidationFailed.single("since", "is in the future")
     endpoint = await _enabled(session, workspace_id, endpoint_id)
-    settled = (
-        exists()
-        .where(
-            WebhookDelivery.endpoint_id == endpoint.id,
-            WebhookDelivery.event_id == Event.id,
-            WebhookDelivery.status.in_(("succeeded", "pending")),
-        )
-        .correlate(Event)
-    )
-    candidates = await session.execute(
-        select(Event.id, Event.type)
+    groups = await session.scalars(
+        select(EventGroup)
         .where(
             # Event ids carry their time (goodwill.ids.new_id_at), and ids made before that
             # carry a later one: the id index finds the candidates, the time decides.
-            Event.id >= first_id_at(since),
-            Event.workspace_id == workspace_id,
-            Event.created_at >= since,
-            Event.type != TEST_EVENT,
-            ~settled,
+            EventGroup.id >= first_id_at(since),
+            EventGroup.workspace_id == workspace_id,
+            EventGroup.created_at >= since,
         )
-        .order_by(Event.seq)
+        .order_by(EventGroup.seq)
     )
+    wanted = [
+        event.id
+        for group in groups
+        for event in group.events()
+        if event.type != TEST_EVENT and matches(endpoint.event_types, event.type)
+    ]
+    settled: set[uuid.UUID] = set()
+    for start in range(0, len(wanted), RECOVER_CHUNK):
+        settled.update(
+            await session.scalars(
+                select(WebhookDelivery.event_id).where(
+                    WebhookDelivery.endpoint_id == endpoint.id,
+                    among(session, WebhookDelivery.event_id, wanted[start : start + RECOVER_CHUNK]),
+                    WebhookDelivery.status.in_(("succeeded", "pending")),
+                )
+            )
+        )
     rows = [
         delivery_row(workspace_id, endpoint.id, event_id, now)
-        for event_id, event_type in candidates.all()
-        if matches(endpoint.event_types, event_type)
+        for event_id in wanted
+        if event_id not in settled
     ]
     return await _schedule(session, rows)
 
