@@ -44,11 +44,14 @@ class Reward(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    # Referral, purchase and customer ids are unique across workspaces: their indexes need
+    # no workspace before them (queries still say it). The promoter's index is the one that
+    # also finds a workspace's rewards (migration 0013).
     __table_args__ = (
         Index("ix_rewards_workspace_id_promoter_id", "workspace_id", "promoter_id", "status"),
-        Index("ix_rewards_workspace_id_referral_id", "workspace_id", "referral_id", "rule_id"),
-        Index("ix_rewards_workspace_id_purchase_id", "workspace_id", "purchase_id"),
-        Index("ix_rewards_workspace_id_customer_id", "workspace_id", "customer_id"),
+        Index("ix_rewards_referral_id", "referral_id", "rule_id"),
+        Index("ix_rewards_purchase_id", "purchase_id"),
+        Index("ix_rewards_customer_id", "customer_id"),
         Index("ix_rewards_status_hold_until", "status", "hold_until"),
     )
 
