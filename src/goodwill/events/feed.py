@@ -142,8 +142,9 @@ async def by_ids(
     found: dict[uuid.UUID, Event] = {}
     for event_id in event_ids:
         group_id, own = rows_of(event_id)
-        events = expanded.get(own) or expanded.get(group_id) or []
-        slot = event_id.int - (own if own in expanded else group_id).int
+        row_id = own if own in expanded else group_id
+        events = expanded.get(row_id, [])
+        slot = event_id.int - row_id.int
         if slot < len(events):
             found[event_id] = events[slot]
     return found

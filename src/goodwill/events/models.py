@@ -78,7 +78,6 @@ class EventGroup(Base):
                 data,
                 attributes,
                 self.created_at,
-                self.workspace_id,
                 (self.txid or 0, self.seq, slot),
             )
             for slot, (type_, source, subject, attributes, data) in enumerate(self.body)
@@ -98,7 +97,6 @@ class Event(msgspec.Struct, frozen=True):
     data: dict[str, Any]
     attributes: dict[str, Any]
     created_at: datetime
-    workspace_id: uuid.UUID
     position: tuple[int, int, int]
 
 
