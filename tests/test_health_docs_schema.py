@@ -26,6 +26,7 @@ from goodwill.events import feed
 from goodwill.events.models import EventGroup
 from goodwill.events.service import emit
 from goodwill.http.app import create_app
+from goodwill.loyalty.service import record_purchase
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.purchases.models import Purchase
@@ -35,6 +36,7 @@ from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces import service as workspaces
 from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
 from tests.db.test_raw import endpoint
+from tests.loyalty.helpers import COFFEE_CARD, item, make_customer, make_program, purchase
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -452,3 +454,60 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
     assert back == [customer]
     if BACKEND == "sqlite":  # PostgreSQL's timestamptz never changed
         assert await asyncio.to_thread(stored, times_sql) == [first_instant, at]
+
+
+async def test_stamps_keep_their_rows_and_their_uniqueness_across_0014(scratch_url: str) -> None:
+    """Migration 0014 rebuilds the qualifying purchases' table on SQLite (its unique
+    constraint now starts with the purchase): going back and forth keeps every stamp as it
+    was, and a purchase still stamps a card once per program and index."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+    db = Database(settings)
+    stamps_sql = (
+        "SELECT id, program_id, card_id, purchase_id, stamp_index, transaction_ref, status "
+        "FROM qualifying_purchases ORDER BY id"
+    )
+
+    def stored() -> list[Any]:
+        async def read() -> list[Any]:
+            again = Database(settings)
+            try:
+                async with again.engine.connect() as conn:
+                    return [tuple(r) for r in await conn.exec_driver_sql(stamps_sql)]
+            finally:
+                await again.dispose()
+
+        return asyncio.run(read())
+
+    try:
+        async with db.transaction() as session:
+            workspace = await workspaces.create_workspace(session, "w", now)
+        await make_program(db, workspace.id, "stamps", COFFEE_CARD, now=now)
+        customer = await make_customer(db, workspace.id, now=now)
+        bought = [
+            purchase(customer.id, "4.50", external_id=f"txn_{n}", items=(item("4.50", quantity=n),))
+            for n in (1, 2)
+        ]
+        async with db.transaction() as session:
+            for p in bought:
+                await record_purchase(session, workspace.id, p, now=now, source="urn:test")
+    finally:
+        await db.dispose()
+    before = await asyncio.to_thread(stored)
+    assert [(r[5], r[6]) for r in before] == [("txn_1", "created"), ("txn_2", "created")]
+
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0013")
+    assert await asyncio.to_thread(stored) == before
+    await asyncio.to_thread(upgrade, settings)
+    assert await asyncio.to_thread(stored) == before
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+        async with db.transaction() as session:  # the same purchase again: no second stamp
+            again = await record_purchase(session, workspace.id, bought[0], now=now, source="t")
+        assert again.stamps_created == []
+    finally:
+        await db.dispose()
+    assert await asyncio.to_thread(stored) == before

@@ -50,8 +50,8 @@ class Click(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (
-        Index("ix_clicks_workspace_id_link_id", "workspace_id", "link_id"),
-        Index("ix_clicks_workspace_id_promoter_id", "workspace_id", "promoter_id"),
+        Index("ix_clicks_link_id", "link_id"),
+        Index("ix_clicks_promoter_id", "promoter_id"),
     )
 
 

@@ -88,9 +88,8 @@ class QualifyingPurchase(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (
-        UniqueConstraint("program_id", "purchase_id", "stamp_index"),
+        UniqueConstraint("purchase_id", "program_id", "stamp_index"),
         Index("ix_qualifying_purchases_card_id_status", "card_id", "status"),
-        Index("ix_qualifying_purchases_workspace_id_purchase_id", "workspace_id", "purchase_id"),
         Index("ix_qualifying_purchases_redemption_id", "redemption_id"),
     )
 
@@ -125,6 +124,6 @@ class PointsEntry(Base):
         Index("ix_points_entries_card_id_lot_id", "card_id", "lot_id"),
         Index("ix_points_entries_lot_id", "lot_id"),
         Index("ix_points_entries_kind_expires_at", "kind", "expires_at"),
-        Index("ix_points_entries_workspace_id_purchase_id", "workspace_id", "purchase_id"),
+        Index("ix_points_entries_purchase_id", "purchase_id"),
         Index("ix_points_entries_redemption_id", "redemption_id"),
     )

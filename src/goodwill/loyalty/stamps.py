@@ -23,7 +23,7 @@ from goodwill.loyalty.models import QualifyingPurchase
 AVAILABLE = ("created", "unredeemed")
 _INSERT = insert_into(
     QualifyingPurchase.__table__,  # type: ignore[arg-type]
-    on_conflict=("program_id", "purchase_id", "stamp_index"),
+    on_conflict=("purchase_id", "program_id", "stamp_index"),
 )
 STATUSES = ("created", "redeemed", "voided", "unredeemed")
 

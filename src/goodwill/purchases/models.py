@@ -46,7 +46,7 @@ class Purchase(Base):
     # of a customer's purchases (each purchase's number) read the index alone.
     __table_args__ = (
         UniqueConstraint("workspace_id", "external_id"),
-        Index("ix_purchases_workspace_id_customer_id", "workspace_id", "customer_id"),
+        Index("ix_purchases_customer_id", "customer_id"),
         Index("ix_purchases_promoter_id", "promoter_id"),
     )
 

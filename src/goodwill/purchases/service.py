@@ -167,18 +167,14 @@ async def _lookups(
     return _Lookups(stored, recorded)
 
 
-_COUNT = Sql(
-    "SELECT count(*) FROM purchases WHERE workspace_id = :workspace_id "
-    "AND customer_id = :customer_id"
-)
+# Customer ids are unique across workspaces: the count reads the customer's index alone.
+_COUNT = Sql("SELECT count(*) FROM purchases WHERE customer_id = :customer_id")
 _INSERT = insert_into(PURCHASES, on_conflict=("workspace_id", "external_id"))
 
 
-async def _purchase_number(
-    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
-) -> int:
+async def _purchase_number(session: AsyncSession, customer_id: uuid.UUID) -> int:
     db = await raw(session)
-    return int(await db.scalar(_COUNT, workspace_id=workspace_id, customer_id=customer_id)) + 1
+    return int(await db.scalar(_COUNT, customer_id=customer_id)) + 1
 
 
 async def record(
@@ -213,7 +209,7 @@ async def record(
         session, workspace_id, data.customer, now, source
     )
     # A customer created just now has no purchases and no referral yet: nothing to look up.
-    number = 1 if created else await _purchase_number(session, workspace_id, customer.id)
+    number = 1 if created else await _purchase_number(session, customer.id)
     attributed = await attribution.attribute(
         session,
         customer,

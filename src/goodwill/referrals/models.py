@@ -28,7 +28,7 @@ class Referral(Base):
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "customer_id"),
-        Index("ix_referrals_workspace_id_promoter_id", "workspace_id", "promoter_id"),
+        Index("ix_referrals_promoter_id", "promoter_id"),
     )
 
 
@@ -53,6 +53,6 @@ class Lead(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (
-        Index("ix_leads_workspace_id_customer_id", "workspace_id", "customer_id"),
-        Index("ix_leads_workspace_id_promoter_id", "workspace_id", "promoter_id"),
+        Index("ix_leads_customer_id", "customer_id"),
+        Index("ix_leads_promoter_id", "promoter_id"),
     )

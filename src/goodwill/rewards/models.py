@@ -48,7 +48,7 @@ class Reward(Base):
     # no workspace before them (queries still say it). The promoter's index is the one that
     # also finds a workspace's rewards (migration 0013).
     __table_args__ = (
-        Index("ix_rewards_workspace_id_promoter_id", "workspace_id", "promoter_id", "status"),
+        Index("ix_rewards_promoter_id", "promoter_id", "status"),
         Index("ix_rewards_referral_id", "referral_id", "rule_id"),
         Index("ix_rewards_purchase_id", "purchase_id"),
         Index("ix_rewards_customer_id", "customer_id"),
@@ -80,11 +80,6 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (
-        Index(
-            "ix_ledger_entries_workspace_id_account",
-            "workspace_id",
-            "account_type",
-            "account_id",
-        ),
+        Index("ix_ledger_entries_account_id", "account_id"),
         Index("ix_ledger_entries_reward_id", "reward_id"),
     )
