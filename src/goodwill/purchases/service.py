@@ -167,14 +167,7 @@ async def _lookups(
     return _Lookups(stored, recorded)
 
 
-# Customer ids are unique across workspaces: the count reads the customer's index alone.
-_COUNT = Sql("SELECT count(*) FROM purchases WHERE customer_id = :customer_id")
 _INSERT = insert_into(PURCHASES, on_conflict=("workspace_id", "external_id"))
-
-
-async def _purchase_number(session: AsyncSession, customer_id: uuid.UUID) -> int:
-    db = await raw(session)
-    return int(await db.scalar(_COUNT, customer_id=customer_id)) + 1
 
 
 async def record(
@@ -209,7 +202,13 @@ async def record(
         session, workspace_id, data.customer, now, source
     )
     # A customer created just now has no purchases and no referral yet: nothing to look up.
-    number = 1 if created else await _purchase_number(session, customer.id)
+    # A known one's count and referral are one statement, read under the customer's lock.
+    history = (
+        attribution.NO_HISTORY
+        if created
+        else await attribution.history_of(session, workspace_id, customer.id)
+    )
+    number = history.purchases + 1
     attributed = await attribution.attribute(
         session,
         customer,
@@ -218,6 +217,7 @@ async def record(
         now=now,
         source_kind="purchase",
         new_customer=created,
+        history=history,
     )
     utm = data.utm_params.as_dict() if data.utm_params else None
     if utm is None and touch is not None and touch.click is not None and attributed.is_new:

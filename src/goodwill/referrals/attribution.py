@@ -8,6 +8,7 @@ decisions happen one at a time and the counters of the rules stay exact.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +83,7 @@ class Touch:
     link: LinkRef
     via: str  # code | link_id | click_id | referrer_id
     click: ClickRef | None = None
+    promoter: PromoterRef | None = None  # the link's, when it was read with the link
 
 
 @dataclass
@@ -123,14 +125,24 @@ _LINK_BY_CODE = Sql(
     f"SELECT {_LINK_COLUMNS} FROM referral_links "  # noqa: S608 - fixed names, no input
     "WHERE workspace_id = :workspace_id AND code = :code"
 )
-_LINK_BY_ID = Sql(
-    f"SELECT {_LINK_COLUMNS} FROM referral_links "  # noqa: S608 - fixed names, no input
-    "WHERE workspace_id = :workspace_id AND id = :id"
-)
 _CLICK = Sql(
-    "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id "
+    "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id, "
+    "p.email, p.customer_id, p.metadata "
     "FROM clicks c JOIN referral_links l ON l.id = c.link_id "
+    "JOIN promoters p ON p.id = l.promoter_id "
     "WHERE c.workspace_id = :workspace_id AND c.id = :id"
+)
+# A touch's link with its promoter (attribution needs both): one statement.
+_TOUCH_COLUMNS = "l.id, l.program_id, l.promoter_id, p.email, p.customer_id, p.metadata"
+_TOUCH_BY_CODE = Sql(
+    f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
+    "JOIN promoters p ON p.id = l.promoter_id "
+    "WHERE l.workspace_id = :workspace_id AND l.code = :code"
+)
+_TOUCH_BY_ID = Sql(
+    f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
+    "JOIN promoters p ON p.id = l.promoter_id "
+    "WHERE l.workspace_id = :workspace_id AND l.id = :id"
 )
 _REFERRAL = Sql(
     "SELECT id, program_id, promoter_id, link_id, click_id, source, referred_at, created_at "
@@ -141,6 +153,15 @@ _REFERRAL_AND_PROMOTER = Sql(
     "r.created_at, p.email, p.customer_id, p.metadata FROM referrals r "
     "JOIN promoters p ON p.id = r.promoter_id "
     "WHERE r.workspace_id = :workspace_id AND r.customer_id = :customer_id"
+)
+# A known customer's purchase count and referral (with its promoter), in one statement: the
+# count is a subquery beside a row that exists whether or not the customer has a referral.
+_HISTORY = Sql(
+    "SELECT (SELECT count(*) FROM purchases WHERE customer_id = :customer_id), "
+    "r.id, r.program_id, r.promoter_id, r.link_id, r.click_id, r.source, r.referred_at, "
+    "r.created_at, p.email, p.customer_id, p.metadata FROM (SELECT 1) AS customer "
+    "LEFT JOIN referrals r ON r.workspace_id = :workspace_id AND r.customer_id = :customer_id "
+    "LEFT JOIN promoters p ON p.id = r.promoter_id"  # a referral's promoter always exists
 )
 _PROMOTER = Sql(
     "SELECT id, email, customer_id, metadata FROM promoters "
@@ -189,15 +210,19 @@ async def link_by_code(
 async def resolve_touch(
     session: AsyncSession, workspace_id: uuid.UUID, given: Attribution
 ) -> Touch | None:
-    """The link named by ``code``, ``link_id`` or ``click_id``; unknown ones are a 404."""
-    if given.code is not None:
-        return Touch(await link_by_code(session, workspace_id, given.code), "code")
+    """The link named by ``code``, ``link_id`` or ``click_id``, read with its promoter;
+    unknown ones are a 404."""
     db = await raw(session)
+    if given.code is not None:
+        row = await db.one(_TOUCH_BY_CODE, workspace_id=workspace_id, code=given.code)
+        if row is None:
+            raise NotFound(f"No referral link with code {given.code!r}", param="code")
+        return Touch(_link(db, row), "code", promoter=_promoter(db, row[2], row[3:]))
     if given.link_id is not None:
-        row = await db.one(_LINK_BY_ID, workspace_id=workspace_id, id=given.link_id)
+        row = await db.one(_TOUCH_BY_ID, workspace_id=workspace_id, id=given.link_id)
         if row is None:
             raise NotFound(f"No referral link {given.link_id}", param="link_id")
-        return Touch(_link(db, row), "link_id")
+        return Touch(_link(db, row), "link_id", promoter=_promoter(db, row[2], row[3:]))
     if given.click_id is not None:
         row = await db.one(_CLICK, workspace_id=workspace_id, id=given.click_id)
         if row is None:
@@ -205,8 +230,16 @@ async def resolve_touch(
         link_id = db.uuid_of(row[1])
         click = ClickRef(db.uuid_of(row[0]), link_id, db.time_of(row[2]), db.json_of(row[3]) or {})
         link = LinkRef(link_id, db.uuid_of(row[4]), db.uuid_of(row[5]))
-        return Touch(link, "click_id", click)
+        return Touch(link, "click_id", click, _promoter(db, row[5], row[6:]))
     return None
+
+
+def _promoter(db: Raw, promoter_id: Any, row: Sequence[Any]) -> PromoterRef:
+    """A promoter from its id and ``(email, customer_id, metadata)`` as stored."""
+    email, customer_id, metadata = row
+    return PromoterRef(
+        db.uuid_of(promoter_id), email, db.uuid_or_none(customer_id), db.json_of(metadata) or {}
+    )
 
 
 async def referral_of(
@@ -223,13 +256,40 @@ async def _referral_and_promoter(
     """The customer's referral and its promoter, in one lookup."""
     db = await raw(session)
     row = await db.one(_REFERRAL_AND_PROMOTER, workspace_id=workspace_id, customer_id=customer_id)
-    if row is None:
-        return None
-    referral = _referral(db, workspace_id, customer_id, row)
-    promoter = PromoterRef(
-        referral.promoter_id, row[8], db.uuid_or_none(row[9]), db.json_of(row[10]) or {}
-    )
-    return referral, promoter
+    return None if row is None else _referral_with_promoter(db, workspace_id, customer_id, row)
+
+
+def _referral_with_promoter(
+    db: Raw, workspace_id: uuid.UUID, customer_id: uuid.UUID, row: tuple[Any, ...]
+) -> tuple[Referral, PromoterRef]:
+    return _referral(db, workspace_id, customer_id, row), _promoter(db, row[2], row[8:11])
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What a customer brings to its next purchase: how many purchases it has, and its
+    referral with the referral's promoter (``None``: not referred)."""
+
+    purchases: int
+    referral: tuple[Referral, PromoterRef] | None
+
+
+NO_HISTORY = History(0, None)  # a customer created in this transaction
+
+
+async def history_of(
+    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
+) -> History:
+    """The customer's :class:`History`, in one statement. Read it after the customer's row is
+    locked (:func:`resolve_customer`): then no purchase or referral of the customer can
+    commit between this read and the transaction's end."""
+    db = await raw(session)
+    row = await db.one(_HISTORY, workspace_id=workspace_id, customer_id=customer_id)
+    assert row is not None  # the subquery's row is always there
+    count, found = int(row[0]), row[1:]
+    if found[0] is None:
+        return History(count, None)
+    return History(count, _referral_with_promoter(db, workspace_id, customer_id, found))
 
 
 def _referral(
@@ -259,9 +319,7 @@ async def promoter_ref(
     row = await db.one(_PROMOTER, workspace_id=workspace_id, id=promoter_id)
     if row is None:
         raise NotFound(f"No promoter {promoter_id}")
-    return PromoterRef(
-        db.uuid_of(row[0]), row[1], db.uuid_or_none(row[2]), db.json_of(row[3]) or {}
-    )
+    return _promoter(db, row[0], row[1:])
 
 
 def is_self_referral(promoter: PromoterRef, customer: Customer) -> bool:
@@ -281,14 +339,19 @@ async def attribute(
     now: datetime,
     source_kind: str,
     new_customer: bool = False,
+    history: History | None = None,
 ) -> Attributed:
     """Decide the attribution of something ``customer`` did at ``at``; writes nothing.
-    ``new_customer``: created in this transaction, so it has no referral to look up."""
+    ``new_customer``: created in this transaction, so it has no referral to look up;
+    ``history``: the customer's, read already (:func:`history_of`), so its referral is known."""
     workspace_id = customer.workspace_id
     config = await workspace_config.current(session, workspace_id)
-    found = (
-        None if new_customer else await _referral_and_promoter(session, workspace_id, customer.id)
-    )
+    if new_customer:
+        found = None
+    elif history is not None:
+        found = history.referral
+    else:
+        found = await _referral_and_promoter(session, workspace_id, customer.id)
     if found is not None:
         existing, promoter = found
         program = config.program(existing.program_id)
@@ -312,7 +375,7 @@ async def attribute(
         return Attributed("none", "no attribution was given and the customer has no referral")
     link = touch.link
     program = config.program(link.program_id)
-    promoter = await promoter_ref(session, workspace_id, link.promoter_id)
+    promoter = touch.promoter or await promoter_ref(session, workspace_id, link.promoter_id)
     click_id = None if touch.click is None else touch.click.id
     block = None
     if is_self_referral(promoter, customer):
