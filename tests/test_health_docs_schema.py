@@ -6,12 +6,14 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from goodwill.db import Database
 from goodwill.db.packed import unpack
 from goodwill.db.raw import Sql, insert_into, raw
+from goodwill.errors import Conflict
 from goodwill.events import feed
 from goodwill.events.models import EventGroup
 from goodwill.events.service import emit
@@ -29,7 +32,10 @@ from goodwill.http.app import create_app
 from goodwill.loyalty.service import record_purchase
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
+from goodwill.purchases import service as purchases_service
 from goodwill.purchases.models import Purchase
+from goodwill.purchases.schemas import ItemIn, PurchaseCreate
+from goodwill.referrals.schemas import CustomerRef
 from goodwill.settings import Settings
 from goodwill.webhooks.fanout import delivery_row
 from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -366,12 +372,13 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
                         "INSERT INTO purchases (id, workspace_id, external_id, fingerprint, "
                         "customer_id, amount_minor, refunded_minor, currency, items, "
                         "purchase_number, status, explanation, occurred_at, created_at, "
-                        "updated_at) VALUES (:id, :w, :e, 'f', :c, 100, 0, 'EUR', :items, 1, "
+                        "updated_at) VALUES (:id, :w, :e, :f, :c, 100, 0, 'EUR', :items, 1, "
                         "'completed', :x, :occurred, :at, :at)"
                     ),
                     id=as_0006(uuid.UUID(int=n + 1)),  # in the order of the list
                     w=workspace,
                     e=f"order-{n}",
+                    f="ab" * 32,  # a SHA-256 in hex, as fingerprints were then
                     c=customer,
                     items=[],
                     x=explanation,
@@ -511,3 +518,89 @@ async def test_stamps_keep_their_rows_and_their_uniqueness_across_0014(scratch_u
     finally:
         await db.dispose()
     assert await asyncio.to_thread(stored) == before
+
+
+async def test_purchases_lines_and_fingerprints_convert_both_ways_across_0015(
+    scratch_url: str,
+) -> None:
+    """Migration 0015 packs a purchase's lines and keeps its fingerprint as the digest's 32
+    bytes; going back they are JSON and hex again, and coming back the same bytes. A replay
+    still answers the first purchase, another body with its external id is still a 409."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    now = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    lines = [ItemIn(item_id="sku-1", quantity=2, amount=Decimal("6.25")), ItemIn(item_id="gift")]
+    bodies = [
+        PurchaseCreate(
+            external_id=f"o-{n}",
+            customer=CustomerRef(source_id="bob"),
+            amount=Decimal("12.50"),
+            currency="EUR",
+            items=lines[:n],
+        )
+        for n in (0, 1, 2)
+    ]
+    db = Database(settings)
+    try:
+        async with db.transaction() as session:
+            workspace = await workspaces.create_workspace(session, "w", now)
+        for body in bodies:
+            async with db.transaction() as session:
+                await purchases_service.record(
+                    session, workspace.id, body, now=now, source="urn:test", event_type_prefix="g"
+                )
+    finally:
+        await db.dispose()
+
+    def stored() -> list[Any]:
+        async def read() -> list[Any]:
+            again = Database(settings)
+            try:
+                async with again.engine.connect() as conn:
+                    sql = "SELECT external_id, items, fingerprint FROM purchases ORDER BY id"
+                    return [tuple(r) for r in await conn.exec_driver_sql(sql)]
+            finally:
+                await again.dispose()
+
+        return asyncio.run(read())
+
+    at_head = await asyncio.to_thread(stored)
+    expected_lines = [
+        [],
+        [{"product_id": None, "item_id": "sku-1", "quantity": 2, "amount_minor": 625}],
+        [
+            {"product_id": None, "item_id": "sku-1", "quantity": 2, "amount_minor": 625},
+            {"product_id": None, "item_id": "gift", "quantity": 1, "amount_minor": None},
+        ],
+    ]
+    assert [unpack(bytes(items)) for _, items, _ in at_head] == expected_lines
+    assert [len(bytes(f)) for _, _, f in at_head] == [32, 32, 32]
+
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0014")
+    before = await asyncio.to_thread(stored)
+    assert [json.loads(i) if isinstance(i, str) else i for _, i, _ in before] == expected_lines
+    assert [f for _, _, f in before] == [bytes(f).hex() for _, _, f in at_head]
+
+    await asyncio.to_thread(upgrade, settings)
+    # (PostgreSQL's JSONB kept the lines' keys in its own order meanwhile: the same values)
+    assert [(e, unpack(bytes(i)), bytes(f)) for e, i, f in await asyncio.to_thread(stored)] == [
+        (e, unpack(bytes(i)), bytes(f)) for e, i, f in at_head
+    ]
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+        async with db.transaction() as session:
+            replay = await purchases_service.record(
+                session, workspace.id, bodies[2], now=now, source="urn:test", event_type_prefix="g"
+            )
+        assert not replay.created
+        assert replay.purchase.items == expected_lines[2]
+        other = msgspec.structs.replace(bodies[2], amount=Decimal("13.00"))
+        with pytest.raises(Conflict):
+            async with db.transaction() as session:
+                await purchases_service.record(
+                    session, workspace.id, other, now=now, source="urn:test", event_type_prefix="g"
+                )
+    finally:
+        await db.dispose()

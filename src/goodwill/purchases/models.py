@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -19,8 +19,9 @@ class Purchase(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
     external_id: Mapped[str] = mapped_column(String(200))
-    # A hash of the request that created it: a replay with another body is a conflict.
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The SHA-256 of the request that created it (32 bytes): a replay with another body is a
+    # conflict.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
     program_id: Mapped[uuid.UUID | None]
     promoter_id: Mapped[uuid.UUID | None]
@@ -30,7 +31,8 @@ class Purchase(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
-    items: Mapped[list[Any]] = mapped_column(default=list)
+    # Compressed (goodwill.db.packed), as the explanation: about 35 bytes for one line.
+    items: Mapped[list[Any]] = mapped_column(PackedJSON, default=list)
     utm_params: Mapped[dict[str, Any] | None]
     description: Mapped[str | None] = mapped_column(String(1000))
     purchase_number: Mapped[int]

@@ -67,7 +67,7 @@ class RecordedPurchase:
     created: bool
 
 
-def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, Any]]) -> str:
+def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, Any]]) -> bytes:
     """What makes two submissions of one ``external_id`` the same purchase."""
     canonical = {
         "customer": msgspec.to_builtins(data.customer),
@@ -79,7 +79,7 @@ def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, 
         "utm_params": None if data.utm_params is None else data.utm_params.as_dict(),
         "description": data.description,
     }
-    return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+    return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).digest()
 
 
 _FINGERPRINT = (
@@ -113,7 +113,7 @@ def _lookups_sql(ids: int, skus: int) -> Sql:
 @dataclass(frozen=True, slots=True)
 class _Lookups:
     items: list[dict[str, Any]]  # the lines as stored
-    recorded_fingerprint: str | None  # of the purchase already recorded with the external_id
+    recorded_fingerprint: bytes | None  # of the purchase already recorded with the external_id
 
 
 async def _lookups(
@@ -276,7 +276,8 @@ async def record(
     }
     if attributed.status == "refused":  # known program and promoter, but no referral
         values["program_id"] = values["promoter_id"] = None
-    if await db.one(_INSERT, **(values | {"explanation": pack(values["explanation"])})) is None:
+    stored = {"explanation": pack(values["explanation"]), "items": pack(items)}
+    if await db.one(_INSERT, **(values | stored)) is None:
         return await _replay(session, workspace_id, data.external_id, fingerprint)
     purchase = view(Purchase, values)
     if attributed.is_new:
@@ -389,7 +390,7 @@ _REFERRAL_BY_ID = Sql(
 
 
 async def _replay(
-    session: AsyncSession, workspace_id: uuid.UUID, external_id: str, fingerprint: str
+    session: AsyncSession, workspace_id: uuid.UUID, external_id: str, fingerprint: bytes
 ) -> RecordedPurchase:
     db = await raw(session)
     row = await db.one(_BY_EXTERNAL_ID, workspace_id=workspace_id, external_id=external_id)
