@@ -38,9 +38,12 @@ async def record_purchase(
     *,
     now: datetime,
     source: str,
+    new_purchase: bool = False,
 ) -> LoyaltyOutcome:
     """Stamps in every active stamps program the purchase qualifies for, and points from the
-    purchase earning rules of every active points program. Recording it again adds nothing."""
+    purchase earning rules of every active points program. Recording it again adds nothing.
+    ``new_purchase``: recorded in this transaction (its stamps go out with the outbox,
+    ``goodwill.loyalty.stamps.add_stamps``)."""
     outcome = LoyaltyOutcome()
     earned_at = min(purchase.occurred_at or now, now)
     for program in (await workspace_config.current(session, workspace_id)).loyalty:
@@ -59,6 +62,7 @@ async def record_purchase(
                 count=count,
                 now=now,
                 source=source,
+                new_purchase=new_purchase,
             )
             continue
         settings = points_settings(program.settings)

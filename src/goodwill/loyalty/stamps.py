@@ -11,20 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import insert_into, raw
+from goodwill.events.service import write_with_outbox
 from goodwill.ids import new_id
 from goodwill.loyalty.events import emit_qualifying_purchase
 from goodwill.loyalty.facts import PurchaseFacts, StampChange
 from goodwill.loyalty.models import QualifyingPurchase
 
 AVAILABLE = ("created", "unredeemed")
-_INSERT = insert_into(
-    QualifyingPurchase.__table__,  # type: ignore[arg-type]
-    on_conflict=("purchase_id", "program_id", "stamp_index"),
-)
+STAMPS: Table = QualifyingPurchase.__table__  # type: ignore[assignment]
+_INSERT = insert_into(STAMPS, on_conflict=("purchase_id", "program_id", "stamp_index"))
+_INSERT_NEW = insert_into(STAMPS)  # a new purchase's stamps: a conflict is an error
 STATUSES = ("created", "redeemed", "voided", "unredeemed")
 
 
@@ -38,12 +38,18 @@ async def add_stamps(
     count: int,
     now: datetime,
     source: str,
+    new_purchase: bool = False,
 ) -> list[StampChange]:
-    """Give ``count`` stamps for ``purchase``; stamps it already gave are not given again."""
+    """Give ``count`` stamps for ``purchase``; stamps it already gave are not given again.
+
+    ``new_purchase``: recorded in this transaction, so it has no stamps yet; they are written
+    with the transaction's events (``goodwill.events.service.write_with_outbox``), and one
+    that exists after all fails the transaction instead of being skipped."""
     if count <= 0:
         return []
     db = await raw(session)
     inserted = []
+    new_rows = []
     for index in range(count):
         stamp_id = new_id()
         row = {
@@ -63,8 +69,13 @@ async def add_stamps(
             "voided_at": None,
             "updated_at": now,
         }
-        if await db.one(_INSERT, **row) is not None:
+        if new_purchase:
+            new_rows.append(row)
             inserted.append(stamp_id)
+        elif await db.one(_INSERT, **row) is not None:
+            inserted.append(stamp_id)
+    if new_rows:
+        write_with_outbox(session, (_INSERT_NEW, new_rows))
     changes = []
     for stamp_id in inserted:
         await emit_qualifying_purchase(

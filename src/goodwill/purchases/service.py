@@ -311,7 +311,11 @@ async def after_purchase_recorded(
 ) -> list[Reward]:
     """Everything that reacts to a newly recorded purchase (never to a replay), in its
     transaction: the ``purchase.created`` event, the referral rewards decided for it, then the
-    stamps and points of the workspace's loyalty programs. Returns the referral rewards."""
+    stamps and points of the workspace's loyalty programs. Returns the referral rewards.
+
+    The rewards (decided before, from the counters they change) and the stamps (the purchase
+    has none yet) are read by nothing else in the transaction: they are written with its
+    events, one statement on PostgreSQL."""
     await emit(
         session,
         workspace_id=purchase.workspace_id,
@@ -325,7 +329,9 @@ async def after_purchase_recorded(
     rewards = (
         []
         if target is None
-        else await grant.write(session, target, decisions, reward_ids, now=now, source=source)
+        else await grant.write(
+            session, target, decisions, reward_ids, now=now, source=source, with_outbox=True
+        )
     )
     await loyalty.record_purchase(
         session,
@@ -333,6 +339,7 @@ async def after_purchase_recorded(
         loyalty_facts(purchase, customer_metadata),
         now=now,
         source=source,
+        new_purchase=True,
     )
     return rewards
 

@@ -21,6 +21,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import Sql, insert_into, raw, view
+from goodwill.events.service import write_with_outbox
 from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.rewards import ledger
@@ -158,8 +159,13 @@ async def write(
     *,
     now: datetime,
     source: str,
+    with_outbox: bool = False,
 ) -> list[Reward]:
-    """Write the rewards the decisions grant: rows, ledger entries, then their events."""
+    """Write the rewards the decisions grant: rows, ledger entries, then their events.
+
+    ``with_outbox``: the rows are written with the transaction's events
+    (``goodwill.events.service.write_with_outbox``), for a caller that reads no rewards back
+    before it commits (a new purchase: its rules were decided before)."""
     rows: list[dict[str, Any]] = []
     for decision in decisions:
         if not decision.fired:
@@ -199,8 +205,11 @@ async def write(
         return []
     rewards = [view(Reward, row) for row in rows]  # transient: for the answer and the events
     entries = [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards]
-    # The rewards and their ledger entries: one round trip on PostgreSQL.
-    await (await raw(session)).insert((_INSERT, rows), (ledger.INSERT, entries))
+    # The rewards and their ledger entries: one round trip on PostgreSQL, or none of their own.
+    if with_outbox:
+        write_with_outbox(session, (_INSERT, rows), (ledger.INSERT, entries))
+    else:
+        await (await raw(session)).insert((_INSERT, rows), (ledger.INSERT, entries))
     for reward in rewards:
         data = to_builtins(RewardOut.of(reward))
         await emit_reward(session, reward, "reward.created", now, source, data=data)
