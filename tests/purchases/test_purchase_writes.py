@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 
 import goodwill.db.raw as raw_sql
 from goodwill.db import Database
 from goodwill.db.raw import Sql
+from goodwill.loyalty.models import QualifyingPurchase
 from tests.conftest import Tenant, count_rows
 from tests.kit import Kit, code_of
 
@@ -79,3 +81,56 @@ async def test_a_new_purchase_s_rewards_and_stamps_go_out_with_its_events(
     assert again["rewards"] == first["rewards"]
     assert calls == []  # a replay writes nothing
     assert await count_rows(db, "qualifying_purchases", tenant.workspace_id) == 1
+
+
+async def test_a_returning_customer_s_cards_are_read_with_its_history(
+    client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known customer's cards in the loyalty programs come with its purchase count and
+    referral: its card is not looked up again, a program it has no card in gets one without a
+    lookup first, and each purchase stamps the right card."""
+    kit = Kit(client, tenant)
+    card = {"stamps_required": 9, "reward": {"description": "A free coffee"}}
+    coffee = await kit.post(
+        "/v1/programs",
+        {"kind": "stamps", "name": "Coffee", "currency": "EUR", "settings": card},
+        201,
+    )
+    reads: list[str] = []
+    for kind in (raw_sql._SQLiteRaw, raw_sql._PostgresRaw):
+        real = kind.one
+
+        async def spy(self: Any, sql: Sql, _real: Any = real, **params: Any) -> Any:
+            if sql.text.startswith("SELECT id, code, created_at FROM loyalty_cards"):
+                reads.append("card")
+            return await _real(self, sql, **params)
+
+        monkeypatch.setattr(kind, "one", spy)
+    body = {"customer": {"source_id": "bob"}, "amount": "4.00"}
+    first = await kit.purchase(external_id="o-1", **body)
+    assert reads == []  # a new customer has no card
+    second = await kit.purchase(external_id="o-2", **body)
+    assert reads == []  # known from the history
+    tea = await kit.post(
+        "/v1/programs", {"kind": "stamps", "name": "Tea", "currency": "EUR", "settings": card}, 201
+    )
+    third = await kit.purchase(external_id="o-3", **body)
+    assert reads == []  # no card in Tea: made without a lookup
+    async with db.transaction(write=False) as session:
+        stamped = {
+            (str(q.purchase_id), str(q.program_id)): q.card_id
+            for q in await session.scalars(
+                select(QualifyingPurchase).where(
+                    QualifyingPurchase.workspace_id == tenant.workspace_id
+                )
+            )
+        }
+    coffee_card = stamped[(first["id"], coffee["id"])]
+    assert stamped == {
+        (first["id"], coffee["id"]): coffee_card,
+        (second["id"], coffee["id"]): coffee_card,
+        (third["id"], coffee["id"]): coffee_card,
+        (third["id"], tea["id"]): stamped[(third["id"], tea["id"])],
+    }
+    assert stamped[(third["id"], tea["id"])] != coffee_card
+    assert await count_rows(db, "loyalty_cards", tenant.workspace_id) == 2

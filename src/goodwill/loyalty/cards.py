@@ -7,7 +7,7 @@ Every change that spends or takes back stamps or points locks the card row first
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from goodwill.loyalty.models import LoyaltyCard
 
 CODE_LENGTH = 12
 _ATTEMPTS = 5
+KNOWN = "goodwill.loyalty.known_cards"  # session.info: cards read ahead, by (program, customer)
 
 
 class CardRepository(Repository[LoyaltyCard]):
@@ -53,6 +54,22 @@ _INSERT = Sql(
 )
 
 
+def known(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    program_ids: Iterable[uuid.UUID],
+    cards: Mapping[uuid.UUID, tuple[uuid.UUID, str, datetime]],
+) -> None:
+    """What the transaction read of the customer's cards in ``program_ids`` (``cards``: by
+    program, id, code and creation; a program missing from it: no card then), so that
+    :func:`ensure_card` need not read them again. Cards are never deleted; one made since
+    by another transaction is found by the insert's conflict, as ever."""
+    found: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, datetime] | None]
+    found = session.info.setdefault(KNOWN, {})
+    for program_id in program_ids:
+        found[(program_id, customer_id)] = cards.get(program_id)
+
+
 async def ensure_card(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -62,23 +79,20 @@ async def ensure_card(
 ) -> LoyaltyCard:
     """The customer's card in the program, created (with a fresh code) if it has none."""
     db = await raw(session)
-    new_customer = customers.created_here(session, customer_id)
+    ahead = session.info.get(KNOWN, {})
+    if (program_id, customer_id) in ahead:  # read ahead (known): not read again
+        read_first = False
+        found = ahead[(program_id, customer_id)]
+        if found is not None:
+            return _card(workspace_id, program_id, customer_id, found)
+    else:  # a customer created just now has no card
+        read_first = not customers.created_here(session, customer_id)
     for attempt in range(_ATTEMPTS + 1):
-        row = None
-        if not (attempt == 0 and new_customer):  # a customer created just now has no card
+        if attempt > 0 or read_first:
             row = await db.one(_CARD, program_id=program_id, customer_id=customer_id)
-        if row is not None:
-            return view(
-                LoyaltyCard,
-                {
-                    "id": db.uuid_of(row[0]),
-                    "workspace_id": workspace_id,
-                    "program_id": program_id,
-                    "customer_id": customer_id,
-                    "code": row[1],
-                    "created_at": db.time_of(row[2]),
-                },
-            )
+            if row is not None:
+                found = (db.uuid_of(row[0]), row[1], db.time_of(row[2]))
+                return _card(workspace_id, program_id, customer_id, found)
         if attempt == _ATTEMPTS:
             break
         values = {
@@ -92,6 +106,27 @@ async def ensure_card(
         if await db.one(_INSERT, **values) is not None:
             return view(LoyaltyCard, values)
     raise RuntimeError("could not draw a free card code")  # pragma: no cover
+
+
+def _card(
+    workspace_id: uuid.UUID,
+    program_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    found: tuple[uuid.UUID, str, datetime],
+) -> LoyaltyCard:
+    """A card as read: ``found`` is its id, code and creation."""
+    card_id, code, created_at = found
+    return view(
+        LoyaltyCard,
+        {
+            "id": card_id,
+            "workspace_id": workspace_id,
+            "program_id": program_id,
+            "customer_id": customer_id,
+            "code": code,
+            "created_at": created_at,
+        },
+    )
 
 
 async def lock_cards(session: AsyncSession, card_ids: Iterable[uuid.UUID]) -> None:

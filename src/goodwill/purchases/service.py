@@ -27,6 +27,7 @@ from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
+from goodwill.loyalty import cards
 from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
@@ -191,7 +192,7 @@ async def record(
     items = found.items
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
-    await workspace_config.current(session, workspace_id, version=config_version)
+    config = await workspace_config.current(session, workspace_id, version=config_version)
     db = await raw(session)
     if found.recorded_fingerprint is not None:
         # A replay touches nothing, not even the customer it names (which may have changed
@@ -201,13 +202,17 @@ async def record(
     customer, created = await attribution.resolve_customer(
         session, workspace_id, data.customer, now, source
     )
-    # A customer created just now has no purchases and no referral yet: nothing to look up.
-    # A known one's count and referral are one statement, read under the customer's lock.
-    history = (
-        attribution.NO_HISTORY
-        if created
-        else await attribution.history_of(session, workspace_id, customer.id)
-    )
+    # A customer created just now has no purchases, referral or cards yet: nothing to look
+    # up. A known one's count, referral and cards in the loyalty programs are one statement,
+    # read under the customer's lock.
+    if created:
+        history = attribution.NO_HISTORY
+    else:
+        card_programs = [program.id for program in config.loyalty]
+        history = await attribution.history_of(
+            session, workspace_id, customer.id, card_programs=card_programs
+        )
+        cards.known(session, customer.id, card_programs, history.cards)
     number = history.purchases + 1
     attributed = await attribution.attribute(
         session,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -156,13 +156,35 @@ _REFERRAL_AND_PROMOTER = Sql(
 )
 # A known customer's purchase count and referral (with its promoter), in one statement: the
 # count is a subquery beside a row that exists whether or not the customer has a referral.
-_HISTORY = Sql(
+# Then its cards in the given programs, a row each: no count, the card's id, program, code
+# and creation in the columns of the referral's id, program, source and creation.
+_HISTORY = (
     "SELECT (SELECT count(*) FROM purchases WHERE customer_id = :customer_id), "
     "r.id, r.program_id, r.promoter_id, r.link_id, r.click_id, r.source, r.referred_at, "
     "r.created_at, p.email, p.customer_id, p.metadata FROM (SELECT 1) AS customer "
     "LEFT JOIN referrals r ON r.workspace_id = :workspace_id AND r.customer_id = :customer_id "
     "LEFT JOIN promoters p ON p.id = r.promoter_id"  # a referral's promoter always exists
 )
+_HISTORY_CARDS = (
+    " UNION ALL SELECT NULL, c.id, c.program_id, NULL, NULL, NULL, c.code, NULL, c.created_at, "
+    "NULL, NULL, NULL FROM loyalty_cards c WHERE c.program_id IN ({programs}) "
+    "AND c.customer_id = :customer_id"
+)
+_HISTORIES: dict[int, Sql] = {}
+
+
+def _history_sql(programs: int) -> Sql:
+    """The history statement reading the customer's cards in ``programs`` programs."""
+    found = _HISTORIES.get(programs)
+    if found is None:
+        text = _HISTORY
+        if programs:
+            places = ", ".join(f":program{i}" for i in range(programs))
+            text += _HISTORY_CARDS.format(programs=places)
+        found = _HISTORIES[programs] = Sql(text)
+    return found
+
+
 _PROMOTER = Sql(
     "SELECT id, email, customer_id, metadata FROM promoters "
     "WHERE workspace_id = :workspace_id AND id = :id"
@@ -267,29 +289,44 @@ def _referral_with_promoter(
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What a customer brings to its next purchase: how many purchases it has, and its
-    referral with the referral's promoter (``None``: not referred)."""
+    """What a customer brings to its next purchase: how many purchases it has, its referral
+    with the referral's promoter (``None``: not referred), and its cards in the programs
+    asked about (``goodwill.loyalty.cards.known``)."""
 
     purchases: int
     referral: tuple[Referral, PromoterRef] | None
+    cards: dict[uuid.UUID, tuple[uuid.UUID, str, datetime]] = field(default_factory=dict)
 
 
 NO_HISTORY = History(0, None)  # a customer created in this transaction
 
 
 async def history_of(
-    session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    *,
+    card_programs: Sequence[uuid.UUID] = (),
 ) -> History:
-    """The customer's :class:`History`, in one statement. Read it after the customer's row is
-    locked (:func:`resolve_customer`): then no purchase or referral of the customer can
-    commit between this read and the transaction's end."""
+    """The customer's :class:`History`, in one statement, with its cards in ``card_programs``
+    (by program: id, code, creation). Read it after the customer's row is locked
+    (:func:`resolve_customer`): then no purchase or referral of the customer can commit
+    between this read and the transaction's end."""
     db = await raw(session)
-    row = await db.one(_HISTORY, workspace_id=workspace_id, customer_id=customer_id)
-    assert row is not None  # the subquery's row is always there
-    count, found = int(row[0]), row[1:]
-    if found[0] is None:
-        return History(count, None)
-    return History(count, _referral_with_promoter(db, workspace_id, customer_id, found))
+    programs = {f"program{i}": p for i, p in enumerate(card_programs)}
+    rows = await db.all(
+        _history_sql(len(programs)), workspace_id=workspace_id, customer_id=customer_id, **programs
+    )
+    count, referral = 0, None
+    cards: dict[uuid.UUID, tuple[uuid.UUID, str, datetime]] = {}
+    for row in rows:
+        if row[0] is None:  # a card
+            cards[db.uuid_of(row[2])] = (db.uuid_of(row[1]), row[6], db.time_of(row[8]))
+            continue
+        count = int(row[0])
+        if row[1] is not None:
+            referral = _referral_with_promoter(db, workspace_id, customer_id, row[1:])
+    return History(count, referral, cards)
 
 
 def _referral(
