@@ -120,11 +120,6 @@ class Attributed:
         }
 
 
-_LINK_COLUMNS = "id, program_id, promoter_id"
-_LINK_BY_CODE = Sql(
-    f"SELECT {_LINK_COLUMNS} FROM referral_links "  # noqa: S608 - fixed names, no input
-    "WHERE workspace_id = :workspace_id AND code = :code"
-)
 _CLICK = Sql(
     "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id, "
     "p.email, p.customer_id, p.metadata "
@@ -219,14 +214,15 @@ async def resolve_customer(
     return await customers.upsert(session, workspace_id, upsert, now, source)
 
 
-async def link_by_code(
+async def touch_by_code(
     session: AsyncSession, workspace_id: uuid.UUID, code: str, *, param: str = "code"
-) -> LinkRef:
+) -> Touch:
+    """The link with ``code``, read with its promoter; an unknown code is a 404."""
     db = await raw(session)
-    row = await db.one(_LINK_BY_CODE, workspace_id=workspace_id, code=code)
+    row = await db.one(_TOUCH_BY_CODE, workspace_id=workspace_id, code=code)
     if row is None:
         raise NotFound(f"No referral link with code {code!r}", param=param)
-    return _link(db, row)
+    return Touch(_link(db, row), "code", promoter=_promoter(db, row[2], row[3:]))
 
 
 async def resolve_touch(
@@ -234,12 +230,9 @@ async def resolve_touch(
 ) -> Touch | None:
     """The link named by ``code``, ``link_id`` or ``click_id``, read with its promoter;
     unknown ones are a 404."""
-    db = await raw(session)
     if given.code is not None:
-        row = await db.one(_TOUCH_BY_CODE, workspace_id=workspace_id, code=given.code)
-        if row is None:
-            raise NotFound(f"No referral link with code {given.code!r}", param="code")
-        return Touch(_link(db, row), "code", promoter=_promoter(db, row[2], row[3:]))
+        return await touch_by_code(session, workspace_id, given.code)
+    db = await raw(session)
     if given.link_id is not None:
         row = await db.one(_TOUCH_BY_ID, workspace_id=workspace_id, id=given.link_id)
         if row is None:

@@ -32,13 +32,13 @@ from goodwill.referrals.attribution import (
     Touch,
     attribute,
     customer_facts,
-    link_by_code,
     occurrence_for,
     referral_of,
     resolve_customer,
     resolve_touch,
     save_referral,
     target_for,
+    touch_by_code,
 )
 from goodwill.referrals.models import Lead, Referral
 from goodwill.referrals.schemas import LeadCreate, check_one_attribution
@@ -179,7 +179,7 @@ async def record_conversion(
     del event_type_prefix
     touch = None
     if code is not None:
-        touch = Touch(await link_by_code(session, workspace_id, code), "code")
+        touch = await touch_by_code(session, workspace_id, code)
     elif referrer_id is not None:
         touch = await _referrer_touch(session, workspace_id, referrer_id)
     customer = await customers.locked_by_id(session, workspace_id, customer_id, param="customer_id")
