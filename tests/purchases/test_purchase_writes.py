@@ -1,9 +1,11 @@
-"""A new purchase writes its rewards, their ledger entries and its stamps with its events:
+"""A new purchase writes itself, its new referral, its rewards, their ledger entries and its
+stamps with its events:
 one ``Raw.insert`` when the transaction flushes its outbox (one statement on PostgreSQL), and
 they land as before. A replay writes none of them again."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +18,8 @@ import goodwill.db.raw as raw_sql
 from goodwill.db import Database
 from goodwill.db.raw import Sql
 from goodwill.loyalty.models import QualifyingPurchase
+from goodwill.purchases import service
+from goodwill.referrals import attribution
 from tests.conftest import Tenant, count_rows
 from tests.kit import Kit, code_of
 
@@ -60,12 +64,20 @@ async def test_a_new_purchase_s_rewards_and_stamps_go_out_with_its_events(
     assert len(first["rewards"]) == 2
     [written] = calls
     assert [table for table, _ in written] == [
+        "referrals",
+        "purchases",
         "rewards",
         "ledger_entries",
         "qualifying_purchases",
         "events",
     ]
-    assert written[:3] == [("rewards", 2), ("ledger_entries", 2), ("qualifying_purchases", 1)]
+    assert written[:5] == [
+        ("referrals", 1),
+        ("purchases", 1),
+        ("rewards", 2),
+        ("ledger_entries", 2),
+        ("qualifying_purchases", 1),
+    ]
     assert await count_rows(db, "rewards", tenant.workspace_id) == 2
     assert await count_rows(db, "ledger_entries", tenant.workspace_id) == 2
     assert await count_rows(db, "qualifying_purchases", tenant.workspace_id) == 1
@@ -134,3 +146,74 @@ async def test_a_returning_customer_s_cards_are_read_with_its_history(
     }
     assert stamped[(third["id"], tea["id"])] != coffee_card
     assert await count_rows(db, "loyalty_cards", tenant.workspace_id) == 2
+
+
+async def test_a_purchase_recorded_meanwhile_is_answered_as_its_replay(
+    client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purchase row goes out at the end of its transaction, so a concurrent first
+    submission of the same external_id that committed after the replay check is found by the
+    unique constraint: nothing of the attempt stays, and the request, run again, answers as
+    that submission's replay. Here the check is made to miss once, as it does in that race."""
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    await kit.rule(program, name="10%", reward={"type": "percentage", "percent": "10"})
+    ada = await kit.promoter(program, name="Ada", email="ada@example.com")
+    body = {"external_id": "o-1", "customer": {"source_id": "bob"}, "amount": "40.00"}
+    first = await kit.purchase(**body, code=code_of(ada))
+    before = {
+        table: await count_rows(db, table, tenant.workspace_id)
+        for table in ("purchases", "rewards", "ledger_entries", "referrals", "events")
+    }
+    real = service._lookups
+    looked: list[bool] = []
+
+    async def blind_once(*args: Any, **kwargs: Any) -> Any:
+        found = await real(*args, **kwargs)
+        looked.append(found.recorded_fingerprint is not None)
+        if len(looked) == 1:
+            return dataclasses.replace(found, recorded_fingerprint=None)
+        return found
+
+    monkeypatch.setattr(service, "_lookups", blind_once)
+    again = await kit.purchase(**body, code=code_of(ada), expect=200)
+    assert looked == [True, True]  # the first attempt was told nothing was recorded
+    assert again == first
+    after = {table: await count_rows(db, table, tenant.workspace_id) for table in before}
+    assert after == before
+
+
+async def test_a_referral_made_meanwhile_is_the_one_the_purchase_gets(
+    client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer referred by a concurrent request (a lead, here) after the purchase read its
+    history: the purchase's new referral fails with its statement, and the request, run again,
+    is attributed to the referral that won."""
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    await kit.rule(program, name="10%", reward={"type": "percentage", "percent": "10"})
+    ada = await kit.promoter(program, name="Ada", email="ada@example.com")
+    grace = await kit.promoter(program, name="Grace", email="grace@example.com")
+    await kit.purchase(external_id="o-0", customer={"source_id": "bob"}, amount="1.00")
+    lead = await kit.post(
+        "/v1/leads", {"customer": {"source_id": "bob"}, "code": code_of(ada)}, 201
+    )
+    real = attribution.history_of
+    calls: list[int] = []
+
+    async def unreferred_once(*args: Any, **kwargs: Any) -> attribution.History:
+        found = await real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            return dataclasses.replace(found, referral=None)
+        return found
+
+    monkeypatch.setattr(attribution, "history_of", unreferred_once)
+    bought = await kit.purchase(
+        external_id="o-1", customer={"source_id": "bob"}, amount="40.00", code=code_of(grace)
+    )
+    assert len(calls) == 2
+    assert bought["referral_id"] == lead["referral"]["id"]
+    assert bought["promoter_id"] == ada["id"]
+    assert await count_rows(db, "referrals", tenant.workspace_id) == 1
+    assert await count_rows(db, "purchases", tenant.workspace_id) == 2

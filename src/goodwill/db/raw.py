@@ -20,12 +20,14 @@ same either way.
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
 from sqlalchemy import JSON, Boolean, Table, Uuid
 from sqlalchemy import inspect as sa_inspect
@@ -383,6 +385,18 @@ def insert_into(table: Table, *, on_conflict: Sequence[str] | None = None) -> Sq
         keys = ", ".join(f'"{n}"' for n in on_conflict)
         text += f' ON CONFLICT ({keys}) DO NOTHING RETURNING "{on_conflict[0]}"'
     return Sql(text)
+
+
+def breaks_unique(exc: BaseException, table: str, *columns: str) -> bool:
+    """Whether ``exc`` is a hand-written statement's breach of ``table``'s unique constraint
+    over ``columns`` (as the driver raised it: ``sqlite3.IntegrityError`` names the columns,
+    asyncpg's ``UniqueViolationError`` the constraint, named by Goodwill's convention)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        names = ", ".join(f"{table}.{c}" for c in columns)
+        return str(exc) == f"UNIQUE constraint failed: {names}"
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return bool(exc.constraint_name == f"uq_{table}_{'_'.join(columns)}")
+    return False
 
 
 class Columns:

@@ -38,6 +38,18 @@ class RefundAnswer(Output):
 async def create_purchase(
     request: Request[Any, Any, Any], data: JSONBody[PurchaseCreate]
 ) -> Response[PurchaseOut]:
+    try:
+        return await _record(request, data)
+    except Exception as exc:
+        if not service.lost_a_race(exc):
+            raise
+    # A concurrent request recorded this external_id (or referred this customer) and
+    # committed after this one looked: nothing of this attempt was written. Again, it sees
+    # that request's rows and answers as its replay.
+    return await _record(request, data)
+
+
+async def _record(request: Request[Any, Any, Any], data: PurchaseCreate) -> Response[PurchaseOut]:
     async with unit_of_work(request) as ctx:
         recorded = await service.record(
             ctx.session,

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time, to_utc
 from goodwill.db.packed import pack
-from goodwill.db.raw import Columns, Sql, insert_into, raw, view
+from goodwill.db.raw import Columns, Sql, breaks_unique, insert_into, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
-from goodwill.events.service import emit
+from goodwill.events.service import emit, write_with_outbox
 from goodwill.http.pagination import fetch_page
 from goodwill.ids import new_id
 from goodwill.loyalty import cards
@@ -168,7 +168,18 @@ async def _lookups(
     return _Lookups(stored, recorded)
 
 
-_INSERT = insert_into(PURCHASES, on_conflict=("workspace_id", "external_id"))
+_INSERT = insert_into(PURCHASES)
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether :func:`record` failed because a concurrent request that committed meanwhile
+    recorded the same ``external_id`` first, or referred the same customer: the purchase's
+    rows are written together at the end of its transaction, so the unique constraint is
+    what finds it. Run again, the purchase answers as that request's replay (or is attributed
+    to that referral)."""
+    return breaks_unique(exc, "purchases", "workspace_id", "external_id") or breaks_unique(
+        exc, "referrals", "workspace_id", "customer_id"
+    )
 
 
 async def record(
@@ -193,10 +204,9 @@ async def record(
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
     config = await workspace_config.current(session, workspace_id, version=config_version)
-    db = await raw(session)
     if found.recorded_fingerprint is not None:
         # A replay touches nothing, not even the customer it names (which may have changed
-        # since); a concurrent first submission is still settled by the claim below.
+        # since); a concurrent first submission is still settled by the unique constraint.
         return await _replay(session, workspace_id, data.external_id, fingerprint)
     touch = await attribution.resolve_touch(session, workspace_id, data)
     customer, created = await attribution.resolve_customer(
@@ -281,13 +291,16 @@ async def record(
     }
     if attributed.status == "refused":  # known program and promoter, but no referral
         values["program_id"] = values["promoter_id"] = None
-    stored = {"explanation": pack(values["explanation"]), "items": pack(items)}
-    if await db.one(_INSERT, **(values | stored)) is None:
-        return await _replay(session, workspace_id, data.external_id, fingerprint)
-    purchase = view(Purchase, values)
+    # The referral and the purchase are read back by nothing in this transaction: they are
+    # written with its events, in their statement on PostgreSQL. A concurrent first
+    # submission of the same external_id, which the replay check above could not see yet,
+    # fails that statement once it commits (the route runs this again: see lost_a_race).
     if attributed.is_new:
         assert attributed.referral is not None
-        await attribution.save_referral(session, attributed.referral, now, source)
+        await attribution.save_referral(session, attributed.referral, now, source, with_outbox=True)
+    stored = {"explanation": pack(values["explanation"]), "items": pack(items)}
+    write_with_outbox(session, (_INSERT, [values | stored]))
+    purchase = view(Purchase, values)
     granted = await after_purchase_recorded(
         session,
         purchase,

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
-from goodwill.db.raw import Raw, Sql, raw, view
+from goodwill.db.raw import Raw, Sql, insert_into, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound
-from goodwill.events.service import emit
+from goodwill.events.service import emit, write_with_outbox
 from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.links.models import ReferralLink
@@ -190,6 +190,7 @@ _INSERT_REFERRAL = Sql(
     ":promoter_id, :link_id, :click_id, :customer_id, :source, :referred_at, :created_at) "
     "ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING id"
 )
+_WRITE_REFERRAL = insert_into(REFERRALS)
 
 
 def _link(db: Raw, row: tuple[Any, ...]) -> LinkRef:
@@ -454,12 +455,24 @@ async def attribute(
 
 
 async def save_referral(
-    session: AsyncSession, referral: Referral, now: datetime, source: str
+    session: AsyncSession,
+    referral: Referral,
+    now: datetime,
+    source: str,
+    *,
+    with_outbox: bool = False,
 ) -> None:
-    """Write a new referral and its ``referral.created`` event."""
-    db = await raw(session)
+    """Write a new referral and its ``referral.created`` event.
+
+    ``with_outbox``: written with the transaction's events, in their statement
+    (``goodwill.events.service.write_with_outbox``), for a caller that holds the customer's
+    lock and reads the referral back from nothing but memory; a concurrent referral of the
+    customer then fails that statement
+    (``goodwill.purchases.service.lost_a_race`` tells)."""
     values = {c.key: getattr(referral, c.key) for c in REFERRALS.columns}
-    if await db.one(_INSERT_REFERRAL, **values) is None:
+    if with_outbox:
+        write_with_outbox(session, (_WRITE_REFERRAL, [values]))
+    elif await (await raw(session)).one(_INSERT_REFERRAL, **values) is None:
         raise Conflict("The customer was referred by a concurrent request; retry to see it")
     await emit(
         session,
