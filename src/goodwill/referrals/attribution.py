@@ -184,12 +184,7 @@ _PROMOTER = Sql(
     "SELECT id, email, customer_id, metadata FROM promoters "
     "WHERE workspace_id = :workspace_id AND id = :id"
 )
-_INSERT_REFERRAL = Sql(
-    "INSERT INTO referrals (id, workspace_id, program_id, promoter_id, link_id, click_id, "
-    "customer_id, source, referred_at, created_at) VALUES (:id, :workspace_id, :program_id, "
-    ":promoter_id, :link_id, :click_id, :customer_id, :source, :referred_at, :created_at) "
-    "ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING id"
-)
+_INSERT_REFERRAL = insert_into(REFERRALS, on_conflict=("workspace_id", "customer_id"))
 _WRITE_REFERRAL = insert_into(REFERRALS)
 
 
@@ -467,8 +462,7 @@ async def save_referral(
     ``with_outbox``: written with the transaction's events, in their statement
     (``goodwill.events.service.write_with_outbox``), for a caller that holds the customer's
     lock and reads the referral back from nothing but memory; a concurrent referral of the
-    customer then fails that statement
-    (``goodwill.purchases.service.lost_a_race`` tells)."""
+    customer then fails that statement (``goodwill.purchases.service.lost_a_race`` tells)."""
     values = {c.key: getattr(referral, c.key) for c in REFERRALS.columns}
     if with_outbox:
         write_with_outbox(session, (_WRITE_REFERRAL, [values]))
