@@ -42,6 +42,24 @@ def row_count(b: Backend) -> int:
     return sum(query(b, f"SELECT count(*) FROM {t}")[0][0] for t in tables)  # noqa: S608 - table names from the catalog
 
 
+SIZES_SQL = {
+    # dbstat: every page of each table and of its indexes, by the table they belong to
+    "sqlite": "SELECT m.tbl_name || '.' || m.name, SUM(s.pgsize) FROM dbstat s "
+    "JOIN sqlite_master m ON m.name = s.name GROUP BY m.name",
+    # PostgreSQL: each relation's main fork, a table's with its TOAST
+    "postgresql": "SELECT t.relname || '.' || c.relname, pg_relation_size(c.oid) "
+    "+ CASE WHEN c.reltoastrelid = 0 THEN 0 ELSE pg_relation_size(c.reltoastrelid) END "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' "
+    "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+    "JOIN pg_class t ON t.oid = COALESCE(i.indrelid, c.oid) WHERE c.relkind IN ('r', 'i')",
+}
+
+
+def relation_sizes(b: Backend) -> dict[str, int]:
+    """Bytes of each table and each index, as ``table.table`` and ``table.index``."""
+    return {str(name): int(size or 0) for name, size in query(b, SIZES_SQL[b.name])}
+
+
 def after_ingest(b: Backend, accepted: int, in_flight: int) -> dict[str, tuple[bool, str]]:
     """``accepted``: purchases answered 201. Requests still in flight when wrk stopped (at
     most one per connection and run) may have committed without their answer being read."""

@@ -98,10 +98,17 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
             results["echo"] = wrk("echo", PURCHASE_LUA, "/v1/echo/purchases")
             checkpoint(b)
             size_before, rows_before = b.size_bytes(), checks.row_count(b)
+            relations_before = checks.relation_sizes(b)
             results["purchases"] = wrk("purchases", PURCHASE_LUA)
             checkpoint(b)
             size_after, rows_after = b.size_bytes(), checks.row_count(b)
+            relations_after = checks.relation_sizes(b)
             created = results["purchases"].statuses.get(201, 0)
+            results["bytes_per_purchase_by_relation"] = {
+                name: (n - relations_before.get(name, 0)) / max(created, 1)
+                for name, n in relations_after.items()
+                if n != relations_before.get(name, 0)
+            }
             results["bytes_per_purchase"] = (size_after - size_before) / max(created, 1)
             results["rows_per_purchase"] = (rows_after - rows_before) / max(created, 1)
             # Each connection sends, waits for the answer, then waits ``pace`` ms: a first pass
@@ -163,6 +170,14 @@ def print_table(all_results: list[dict[str, Any]]) -> bool:
         )
         print(
             f"database per purchase: {r['bytes_per_purchase']:.0f} bytes, {r['rows_per_purchase']:.1f} rows; server peak memory {r['peak_rss_mb']:.0f} MB"
+        )
+        tables: dict[str, float] = {}
+        for name, n in r["bytes_per_purchase_by_relation"].items():
+            tables[name.split(".")[0]] = tables.get(name.split(".")[0], 0) + n
+        by_table = sorted(tables.items(), key=lambda kv: -kv[1])
+        print(
+            "  by table, with its indexes: "
+            + ", ".join(f"{t} {n:.0f}" for t, n in by_table if abs(n) >= 1)
         )
         for check, (passed, detail) in {
             **r["checks"],
