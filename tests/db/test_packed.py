@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,18 +81,28 @@ def test_what_an_earlier_format_stored_still_reads() -> None:
     value = {"amount": "12.50", "id": "01a23a64-3050-7475-af0b-ba07f4c6791a"}
     assert unpack(stored) == value
     assert pack(value, format_byte=1) == stored
-    assert pack(value)[0] == 2  # what is written now
+    assert pack(value)[0] == 3  # what is written now
 
 
-def test_an_event_body_is_smaller_in_the_format_written_now() -> None:
-    body = [
-        "urn:POST:/purchases",
-        "01a23bb2-a715-7752-aabd-7568a2526175",
-        {"program_id": "01a23bb2-76f8-738a-9da0-45243572c338"},
-        {"id": "01a23bb2-a715-7752-aabd-7568a2526175", "amount": "12.00"},
-    ]
-    assert unpack(pack(body)) == body
-    assert len(pack(body)) < len(pack(body, format_byte=1))
+def test_what_format_0x02_stored_still_reads() -> None:
+    # Written from migration 0011 to 2026-12-04 (the dictionary of 0x03, a window of 2^12).
+    stored = (
+        b"\x02\xabFD\xb8\xa1\x91\x9e\xa9\x01,\xa1\x18\x18&\x1a\x19'\x9a\x99\xe8\x1a\x1b"
+        b"\x98\x1a\xe8\x9a\x9b\x98\x9b\xea&\xa6\x19$\xe9&%\x1a\x98\xa7\x99$\x9b\x99[\x1a&*"
+        b"\xd5\x02\x00"
+    )
+    value = {"amount": "12.50", "id": "01a23a64-3050-7475-af0b-ba07f4c6791a"}
+    assert unpack(stored) == value
+    assert pack(value, format_byte=2) == stored
+
+
+def test_a_purchase_events_row_is_smaller_with_the_wider_window() -> None:
+    # The events of a referred purchase, as the bench stored them in one row (4.4 KB of JSON):
+    # with the 2 KB dictionary, more than a window of 2^12 reaches back over.
+    rows = json.loads((Path(__file__).parent / "purchase_events_row.json").read_text())
+    assert len(json_of(pack(rows))) > 4000
+    assert unpack(pack(rows)) == rows
+    assert len(pack(rows)) + 20 < len(pack(rows, format_byte=2))
 
 
 @pytest.mark.parametrize(
@@ -100,7 +111,7 @@ def test_an_event_body_is_smaller_in_the_format_written_now() -> None:
         (b"", "not a packed JSON value"),
         ('{"a":1}', "not a packed JSON value"),
         (b'{"a":1}', "unknown packed JSON format 0x7b"),
-        (b"\x03abc", "unknown packed JSON format 0x03"),
+        (b"\x04abc", "unknown packed JSON format 0x04"),
     ],
 )
 def test_what_is_not_packed_json_is_refused_by_name(stored: Any, problem: str) -> None:

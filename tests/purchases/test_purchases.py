@@ -5,9 +5,13 @@ import json
 import uuid
 from typing import Any
 
+import msgspec
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from goodwill.db import Database
+from goodwill.purchases import service as purchases_service
+from goodwill.purchases.schemas import PurchaseCreate
 from tests.conftest import FakeClock, Tenant, count_rows, error_of
 from tests.kit import Kit, code_of, events_of
 
@@ -79,6 +83,37 @@ async def test_a_replay_answers_the_first_result_and_another_body_is_a_conflict(
     assert r.status_code == 409
     for table, n in counts.items():
         assert await count_rows(db, table, tenant.workspace_id) == n, table
+
+
+async def test_a_purchase_stored_with_its_whole_fingerprint_still_knows_its_replays(
+    client: AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    # Purchases stored before 2026-12-04 kept the SHA-256's 32 bytes; new ones keep 16.
+    kit = Kit(client, tenant)
+    body = {
+        "external_id": "order-1",
+        "customer": {"source_id": "bob"},
+        "amount": "50.00",
+        "currency": "EUR",
+    }
+    first = await kit.purchase(**body)
+    whole = purchases_service._fingerprint(msgspec.convert(body, PurchaseCreate), 5000, [])
+    w = tenant.workspace_id
+    where = {"w": w if db.dialect == "postgresql" else w.bytes, "x": "order-1"}
+    select = "SELECT fingerprint FROM purchases WHERE workspace_id = :w AND external_id = :x"
+    async with db.transaction() as session:
+        stored = (await session.execute(text(select), where)).scalar_one()
+        assert bytes(stored) == whole[: purchases_service.STORED_FINGERPRINT]
+        await session.execute(
+            text(
+                "UPDATE purchases SET fingerprint = :f WHERE workspace_id = :w AND external_id = :x"
+            ),
+            {**where, "f": whole},
+        )
+    assert await kit.purchase(expect=200, **body) == first
+    r = await kit.purchase_response(**{**body, "amount": "51.00"})
+    assert r.status_code == 409
+    assert error_of(r)["param"] == "external_id"
 
 
 async def test_a_replay_leaves_the_customer_it_names_as_it_is(

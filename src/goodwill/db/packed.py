@@ -11,9 +11,13 @@ about 200, in 6-8 µs each; each reads back in 2-3.
 Each stored value is one format byte and the body:
 
 - ``0x01``: raw deflate (window 2^12) with :data:`_DICTIONARY_V1` preset;
-- ``0x02`` (written since migration 0011): the same with :data:`_DICTIONARY_V2`, which is
-  ``_DICTIONARY_V1`` and the start of an event's body (``[source, subject, ...]``: the sources
-  Goodwill writes, about 15 bytes of each event).
+- ``0x02`` (written from migration 0011 to 2026-12-04): the same with :data:`_DICTIONARY_V2`,
+  which is ``_DICTIONARY_V1`` and the start of an event's body (``[source, subject, ...]``:
+  the sources Goodwill writes, about 15 bytes of each event);
+- ``0x03`` (written since): ``_DICTIONARY_V2`` with a window of 2^15. The dictionary (2 KB)
+  and a purchase's events (3-4 KB of JSON in one row) do not fit in a window of 2^12 together:
+  the end of such a row could no longer reach back into the dictionary, and spent about 17
+  bytes more.
 
 A dictionary is part of the storage format: once released it never changes. A better one comes
 with a new format byte, and every reader keeps the old ones. JSON is written by
@@ -38,8 +42,7 @@ def json_bytes(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
-_V1, _V2 = 1, 2
-_WBITS = 12
+_V1, _V2, _V3 = 1, 2, 3
 _MEMLEVEL = 8
 _LEVEL = 6
 
@@ -80,8 +83,9 @@ _DICTIONARY_V2 = _DICTIONARY_V1 + (
     b'"urn:GET:/r/","urn:POST:/leads","urn:POST:/refunds","urn:POST:/customers",'
     b'"urn:POST:/events","urn:POST:/purchases","'
 )
-_DICTIONARIES = {_V1: _DICTIONARY_V1, _V2: _DICTIONARY_V2}
-_WRITTEN = _V2
+# format byte: (dictionary, window bits)
+_FORMATS = {_V1: (_DICTIONARY_V1, 12), _V2: (_DICTIONARY_V2, 12), _V3: (_DICTIONARY_V2, 15)}
+_WRITTEN = _V3
 
 
 def pack(value: Any, *, format_byte: int = _WRITTEN) -> bytes:
@@ -92,9 +96,9 @@ def pack(value: Any, *, format_byte: int = _WRITTEN) -> bytes:
 
 def pack_json(text: bytes, *, format_byte: int = _WRITTEN) -> bytes:
     """JSON text made by :func:`json_bytes` (or joined from such texts), compressed."""
-    dictionary = _DICTIONARIES[format_byte]
+    dictionary, wbits = _FORMATS[format_byte]
     compressor = zlib.compressobj(
-        _LEVEL, zlib.DEFLATED, -_WBITS, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, dictionary
+        _LEVEL, zlib.DEFLATED, -wbits, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, dictionary
     )
     return bytes((format_byte,)) + compressor.compress(text) + compressor.flush()
 
@@ -108,8 +112,9 @@ def json_of(stored: bytes) -> bytes:
     """The JSON text :func:`pack` compressed, as UTF-8 bytes."""
     if not isinstance(stored, bytes | bytearray | memoryview) or not stored:
         raise ValueError(f"not a packed JSON value: {stored!r:.40}")
-    dictionary = _DICTIONARIES.get(stored[0])
-    if dictionary is None:
+    found = _FORMATS.get(stored[0])
+    if found is None:
         raise ValueError(f"unknown packed JSON format {stored[0]:#04x}")
-    decompressor = zlib.decompressobj(-_WBITS, dictionary)
+    dictionary, wbits = found
+    decompressor = zlib.decompressobj(-wbits, dictionary)
     return decompressor.decompress(memoryview(stored)[1:]) + decompressor.flush()

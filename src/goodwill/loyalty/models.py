@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
+from goodwill.db.base import index_of_set
 
 
 class LoyaltyCard(Base):
@@ -90,7 +91,7 @@ class QualifyingPurchase(Base):
     __table_args__ = (
         UniqueConstraint("purchase_id", "program_id", "stamp_index"),
         Index("ix_qualifying_purchases_card_id_status", "card_id", "status"),
-        Index("ix_qualifying_purchases_redemption_id", "redemption_id"),
+        index_of_set("ix_qualifying_purchases_redemption_id", "redemption_id"),
     )
 
 
@@ -125,5 +126,5 @@ class PointsEntry(Base):
         Index("ix_points_entries_lot_id", "lot_id"),
         Index("ix_points_entries_kind_expires_at", "kind", "expires_at"),
         Index("ix_points_entries_purchase_id", "purchase_id"),
-        Index("ix_points_entries_redemption_id", "redemption_id"),
+        index_of_set("ix_points_entries_redemption_id", "redemption_id"),
     )

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
-from goodwill.db.base import PackedJSON
+from goodwill.db.base import PackedJSON, index_of_set
 
 
 class Purchase(Base):
@@ -19,8 +19,8 @@ class Purchase(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
     external_id: Mapped[str] = mapped_column(String(200))
-    # The SHA-256 of the request that created it (32 bytes): a replay with another body is a
-    # conflict.
+    # The first 16 bytes of the SHA-256 of the request that created it (all 32 for purchases
+    # stored before 2026-12-04): a replay with another body is a conflict.
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
     program_id: Mapped[uuid.UUID | None]
@@ -49,7 +49,7 @@ class Purchase(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "external_id"),
         Index("ix_purchases_customer_id", "customer_id"),
-        Index("ix_purchases_promoter_id", "promoter_id"),
+        index_of_set("ix_purchases_promoter_id", "promoter_id"),
     )
 
 

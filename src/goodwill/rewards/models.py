@@ -7,6 +7,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
+from goodwill.db.base import index_of_set
 
 
 class Reward(Base):
@@ -51,7 +52,7 @@ class Reward(Base):
         Index("ix_rewards_promoter_id", "promoter_id", "status"),
         Index("ix_rewards_referral_id", "referral_id", "rule_id"),
         Index("ix_rewards_purchase_id", "purchase_id"),
-        Index("ix_rewards_customer_id", "customer_id"),
+        index_of_set("ix_rewards_customer_id", "customer_id"),
         Index("ix_rewards_status_hold_until", "status", "hold_until"),
     )
 
