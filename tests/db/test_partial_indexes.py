@@ -1,19 +1,24 @@
 """The indexes on columns that are often NULL hold only the rows where they are set, and the
-lookups they serve still use them (migration 0016, ``goodwill.db.base.index_of_set``)."""
+lookups they serve still use them (migrations 0016 and 0017, ``goodwill.db.base.index_of_set``);
+so does the hold period's job, from the index of pending rewards (0017)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from goodwill.db import Database
+from goodwill.rewards.service import approve_due
 from tests.conftest import BACKEND
 
 # table, index, column: every lookup these indexes serve asks for one value
 PARTIAL = [
     ("rewards", "ix_rewards_customer_id", "customer_id"),
+    ("rewards", "ix_rewards_referral_id", "referral_id"),
     ("purchases", "ix_purchases_promoter_id", "promoter_id"),
     ("qualifying_purchases", "ix_qualifying_purchases_redemption_id", "redemption_id"),
     ("points_entries", "ix_points_entries_redemption_id", "redemption_id"),
@@ -29,17 +34,21 @@ async def _definition(db: Database, index: str) -> str:
         return str((await session.execute(text(query), {"name": index})).scalar_one())
 
 
-async def _plan(db: Database, table: str, column: str) -> str:
-    value = uuid.uuid4().bytes if BACKEND == "sqlite" else uuid.uuid4()
-    lookup = f"SELECT id FROM {table} WHERE {column} = :value"  # noqa: S608 - fixed names
+async def _plan_of(db: Database, statement: str, params: dict[str, object]) -> str:
     async with db.transaction() as session:
         if BACKEND == "sqlite":
-            rows = await session.execute(text(f"EXPLAIN QUERY PLAN {lookup}"), {"value": value})
+            rows = await session.execute(text(f"EXPLAIN QUERY PLAN {statement}"), params)
             return "\n".join(str(row[-1]) for row in rows)
         # The tables are empty here: without this the planner reads them instead.
         await session.execute(text("SET LOCAL enable_seqscan = off"))
-        rows = await session.execute(text(f"EXPLAIN {lookup}"), {"value": value})
+        rows = await session.execute(text(f"EXPLAIN {statement}"), params)
         return "\n".join(str(row[0]) for row in rows)
+
+
+async def _plan(db: Database, table: str, column: str) -> str:
+    value = uuid.uuid4().bytes if BACKEND == "sqlite" else uuid.uuid4()
+    lookup = f"SELECT id FROM {table} WHERE {column} = :value"  # noqa: S608 - fixed names
+    return await _plan_of(db, lookup, {"value": value})
 
 
 @pytest.mark.parametrize(("table", "index", "column"), PARTIAL)
@@ -58,3 +67,33 @@ async def test_a_lookup_of_one_value_uses_it(
 ) -> None:
     plan = await _plan(db, table, column)
     assert index in plan, plan
+
+
+async def test_the_hold_period_job_reads_the_index_of_pending_rewards(db: Database) -> None:
+    assert "WHERE status = 'pending'" in await _definition(db, "ix_rewards_pending_hold_until") or (
+        "WHERE ((status)::text = 'pending'::text)"
+        in await _definition(db, "ix_rewards_pending_hold_until")
+    )
+    # The statement as the job sends it, its values bound, explained with those values.
+    sent: list[tuple[str, object]] = []
+
+    def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
+        statement, parameters = args[2], args[3]
+        if "hold_until" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with db.transaction() as session:
+            assert await approve_due(session, datetime(2026, 12, 4, tzinfo=UTC)) == 0
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    ((statement, parameters),) = sent
+    explain = "EXPLAIN QUERY PLAN" if BACKEND == "sqlite" else "EXPLAIN"
+    async with db.transaction() as session:
+        conn = await session.connection()
+        if BACKEND == "postgresql":
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        result = await conn.exec_driver_sql(f"{explain} {statement}", parameters)  # type: ignore[arg-type]
+        plan = "\n".join(str(row[-1] if BACKEND == "sqlite" else row[0]) for row in result)
+    assert "ix_rewards_pending_hold_until" in plan, plan

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -50,10 +50,16 @@ class Reward(Base):
     # also finds a workspace's rewards (migration 0013).
     __table_args__ = (
         Index("ix_rewards_promoter_id", "promoter_id", "status"),
-        Index("ix_rewards_referral_id", "referral_id", "rule_id"),
+        index_of_set("ix_rewards_referral_id", "referral_id"),
         Index("ix_rewards_purchase_id", "purchase_id"),
         index_of_set("ix_rewards_customer_id", "customer_id"),
-        Index("ix_rewards_status_hold_until", "status", "hold_until"),
+        # The hold period's job reads only pending rewards (rewards.service.due_for_approval).
+        Index(
+            "ix_rewards_pending_hold_until",
+            "hold_until",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
 

@@ -221,7 +221,7 @@ async def approve_due(
     stmt = (
         select(Reward)
         .where(Reward.status == "pending", Reward.hold_until <= now)
-        .order_by(Reward.id)
+        .order_by(Reward.hold_until)  # the index of pending rewards, in its order
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
