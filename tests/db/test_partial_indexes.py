@@ -5,11 +5,13 @@ so does the hold period's job, from the index of pending rewards (0017)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Result, event, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from goodwill.db import Database
 from goodwill.rewards.service import approve_due
@@ -34,21 +36,26 @@ async def _definition(db: Database, index: str) -> str:
         return str((await session.execute(text(query), {"name": index})).scalar_one())
 
 
-async def _plan_of(db: Database, statement: str, params: dict[str, object]) -> str:
+Explained = Callable[[AsyncConnection, str], Awaitable[Result[Any]]]
+
+
+async def _plan_of(db: Database, run: Explained) -> str:
+    """The plan of the statement ``run(conn, explain)`` sends with ``explain`` before it."""
     async with db.transaction() as session:
-        if BACKEND == "sqlite":
-            rows = await session.execute(text(f"EXPLAIN QUERY PLAN {statement}"), params)
-            return "\n".join(str(row[-1]) for row in rows)
-        # The tables are empty here: without this the planner reads them instead.
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-        rows = await session.execute(text(f"EXPLAIN {statement}"), params)
-        return "\n".join(str(row[0]) for row in rows)
+        conn = await session.connection()
+        if BACKEND == "postgresql":
+            # The tables are empty here: without this the planner reads them instead.
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = await run(conn, "EXPLAIN QUERY PLAN" if BACKEND == "sqlite" else "EXPLAIN")
+        return "\n".join(str(row[-1]) for row in rows)  # SQLite's detail, PostgreSQL's line
 
 
 async def _plan(db: Database, table: str, column: str) -> str:
     value = uuid.uuid4().bytes if BACKEND == "sqlite" else uuid.uuid4()
     lookup = f"SELECT id FROM {table} WHERE {column} = :value"  # noqa: S608 - fixed names
-    return await _plan_of(db, lookup, {"value": value})
+    return await _plan_of(
+        db, lambda conn, explain: conn.execute(text(f"{explain} {lookup}"), {"value": value})
+    )
 
 
 @pytest.mark.parametrize(("table", "index", "column"), PARTIAL)
@@ -70,12 +77,12 @@ async def test_a_lookup_of_one_value_uses_it(
 
 
 async def test_the_hold_period_job_reads_the_index_of_pending_rewards(db: Database) -> None:
-    assert "WHERE status = 'pending'" in await _definition(db, "ix_rewards_pending_hold_until") or (
-        "WHERE ((status)::text = 'pending'::text)"
-        in await _definition(db, "ix_rewards_pending_hold_until")
-    )
+    definition = await _definition(db, "ix_rewards_pending_hold_until")
+    assert "WHERE status = 'pending'" in definition or (
+        "WHERE ((status)::text = 'pending'::text)" in definition
+    ), definition
     # The statement as the job sends it, its values bound, explained with those values.
-    sent: list[tuple[str, object]] = []
+    sent: list[tuple[str, Any]] = []
 
     def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
         statement, parameters = args[2], args[3]
@@ -89,11 +96,7 @@ async def test_the_hold_period_job_reads_the_index_of_pending_rewards(db: Databa
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
     ((statement, parameters),) = sent
-    explain = "EXPLAIN QUERY PLAN" if BACKEND == "sqlite" else "EXPLAIN"
-    async with db.transaction() as session:
-        conn = await session.connection()
-        if BACKEND == "postgresql":
-            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        result = await conn.exec_driver_sql(f"{explain} {statement}", parameters)  # type: ignore[arg-type]
-        plan = "\n".join(str(row[-1] if BACKEND == "sqlite" else row[0]) for row in result)
+    plan = await _plan_of(
+        db, lambda conn, explain: conn.exec_driver_sql(f"{explain} {statement}", parameters)
+    )
     assert "ix_rewards_pending_hold_until" in plan, plan

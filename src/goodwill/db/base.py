@@ -125,15 +125,19 @@ class PackedJSON(TypeDecorator[Any]):
         return None if value is None else packed.unpack(value)
 
 
+def partial_index(name: str, column: str, where: str) -> Index:
+    """An index on ``column`` of the rows where ``where`` holds, on both databases."""
+    condition = text(where)
+    return Index(name, column, sqlite_where=condition, postgresql_where=condition)
+
+
 def index_of_set(name: str, column: str) -> Index:
-    """An index on a column that is often NULL, of the rows where it is set (both databases'
-    partial indexes).
+    """An index on a column that is often NULL, of the rows where it is set.
 
     Its queries ask for one value (``column = :x``), which no NULL matches, so both databases
     use it for them; the rows without a value take no space in it (migration 0016).
     """
-    where = text(f"{column} IS NOT NULL")
-    return Index(name, column, sqlite_where=where, postgresql_where=where)
+    return partial_index(name, column, f"{column} IS NOT NULL")
 
 
 class Base(DeclarativeBase):

@@ -16,8 +16,8 @@ Each stored value is one format byte and the body:
   the sources Goodwill writes, about 15 bytes of each event);
 - ``0x03`` (written since): ``_DICTIONARY_V2`` with a window of 2^15. The dictionary (2 KB)
   and a purchase's events (3-4 KB of JSON in one row) do not fit in a window of 2^12 together:
-  the end of such a row could no longer reach back into the dictionary, and spent about 17
-  bytes more.
+  the end of such a row could no longer reach back into the dictionary, and spent 24-38
+  bytes more in a bench database.
 
 A dictionary is part of the storage format: once released it never changes. A better one comes
 with a new format byte, and every reader keeps the old ones. JSON is written by

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
-from goodwill.db.base import index_of_set
+from goodwill.db.base import index_of_set, partial_index
 
 
 class Reward(Base):
@@ -53,13 +53,8 @@ class Reward(Base):
         index_of_set("ix_rewards_referral_id", "referral_id"),
         Index("ix_rewards_purchase_id", "purchase_id"),
         index_of_set("ix_rewards_customer_id", "customer_id"),
-        # The hold period's job reads only pending rewards (rewards.service.due_for_approval).
-        Index(
-            "ix_rewards_pending_hold_until",
-            "hold_until",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        # The hold period's job reads only pending rewards (rewards.service.approve_due).
+        partial_index("ix_rewards_pending_hold_until", "hold_until", "status = 'pending'"),
     )
 
 
