@@ -9,6 +9,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import select
 
 from goodwill.db import Database
+from goodwill.events import refs
 from goodwill.events.models import Event, EventGroup
 from tests.conftest import Tenant
 
@@ -83,7 +84,7 @@ async def stored_events(db: Database, workspace_id: uuid.UUID) -> list[Event]:
             .where(EventGroup.workspace_id == workspace_id)
             .order_by(EventGroup.txid, EventGroup.seq)
         )
-        return [event for group in groups for event in group.events()]
+        return [event for events in await refs.expand(session, groups) for event in events]
 
 
 async def events_of(db: Database, tenant: Tenant, type: str | None = None) -> list[Event]:

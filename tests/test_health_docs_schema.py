@@ -434,7 +434,7 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
         async with db.transaction(write=False) as session:
             first_row = await session.scalar(select(EventGroup).order_by(EventGroup.seq).limit(1))
             assert first_row is not None
-            [first] = first_row.events()
+            [first] = first_row.events({})
             assert first.id == first_row.id
             assert (first.data, first.attributes) == (payloads[0], {"programid": "p"})
             assert (first.source, first.subject) == ("urn:test", "s")

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.repository import among
 from goodwill.errors import NotFound, ValidationFailed
+from goodwill.events import refs
 from goodwill.events.catalog import matches, pattern_problem
 from goodwill.events.models import GROUP_SIZE, Event, EventGroup, rows_of
 from goodwill.http.pagination import check_limit
@@ -108,8 +109,8 @@ async def read(
     while True:
         stmt = _rows_from(postgres, workspace_id, txid, seq, inclusive=inclusive)
         groups = list((await session.scalars(stmt.limit(limit + 1))).all())
-        for group in groups:
-            for event in group.events():
+        for events in await refs.expand(session, groups):
+            for event in events:
                 if event.position > cursor and matches(wanted, event.type):
                     found.append(event)
                     if len(found) > limit:
@@ -138,7 +139,10 @@ async def by_ids(
     )
     if workspace_id is not None:
         stmt = stmt.where(EventGroup.workspace_id == workspace_id)
-    expanded = {group.id: group.events() for group in await session.scalars(stmt)}
+    groups = list(await session.scalars(stmt))
+    expanded = {
+        g.id: events for g, events in zip(groups, await refs.expand(session, groups), strict=True)
+    }
     found: dict[uuid.UUID, Event] = {}
     for event_id in event_ids:
         group_id, own = rows_of(event_id)

@@ -14,11 +14,15 @@ group's id plus the event's place in it. A group's id is a UUIDv7 of the events'
 and are UUIDv7s of the same millisecond too; the group of an event is found by clearing them.
 Rows written before groups (one event each, migration 0012 kept them) have ids with any low
 bits: their event's id is the row's.
+
+An event whose data is its subject's row as written (a new reward, a new stamp) is stored
+without it, as ``null``: it is rendered from that row when read (``goodwill.events.refs``).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +47,8 @@ class EventGroup(Base):
     ``id`` is the first event's, and carries ``created_at``'s millisecond: its index also finds
     the events since a time. ``body`` is packed JSON (``goodwill.db.packed``), a list of
     ``[type, source, subject, attributes, data]``, one per event; payloads keep their keys in
-    the order written, so they go out in the documented field order (seed 000).
+    the order written, so they go out in the documented field order (seed 000). ``data`` is
+    ``null`` for an event rendered from its subject's row (``goodwill.events.refs``).
     """
 
     __tablename__ = "events"
@@ -67,15 +72,24 @@ class EventGroup(Base):
         ),
     )
 
-    def events(self) -> list[Event]:
-        """Its events, in the order they were emitted."""
+    def types(self) -> list[tuple[uuid.UUID, str]]:
+        """Each event's id and type, in the order they were emitted."""
+        return [(nth_id(self.id, slot), entry[0]) for slot, entry in enumerate(self.body)]
+
+    def references(self) -> list[tuple[str, str]]:
+        """The ``(type, subject)`` of each event stored without its data."""
+        return [(type_, subject) for type_, _, subject, _, data in self.body if data is None]
+
+    def events(self, rendered: Mapping[tuple[str, str], dict[str, Any]]) -> list[Event]:
+        """Its events, in the order they were emitted; ``rendered`` holds the data of those
+        stored without it, by ``(type, subject)`` (``goodwill.events.refs.expand``)."""
         return [
             Event(
                 nth_id(self.id, slot),
                 type_,
                 source,
                 subject,
-                data,
+                rendered[type_, subject] if data is None else data,
                 attributes,
                 self.created_at,
                 (self.txid or 0, self.seq, slot),

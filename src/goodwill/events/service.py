@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.db.packed import json_bytes, pack_json
 from goodwill.db.raw import Sql, insert_into, raw
 from goodwill.events.models import GROUP_SIZE, EventGroup, group_id_at, nth_id
+from goodwill.events.refs import BY_REFERENCE
 from goodwill.http.encoding import to_builtins
 from goodwill.webhooks.fanout import deliveries_for
 from goodwill.webhooks.models import WebhookDelivery
@@ -75,17 +76,21 @@ async def emit(
     type: str,
     source: str,
     subject: uuid.UUID | str,
-    data: dict[str, Any],
+    data: dict[str, Any] | None,
     now: datetime,
     attributes: dict[str, Any] | None = None,
     only_endpoint: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Record ``type`` (e.g. ``customer.created``) caused by ``source`` (``urn:POST:/customers``).
 
+    ``data`` ``None``: the event is rendered from the row of ``subject`` when read, which the
+    caller writes in this transaction as ``type``'s renderer reads it (``goodwill.events.refs``).
     ``attributes`` become CloudEvents context attributes (``program_id`` goes out as
     ``programid``). ``only_endpoint`` sends the event to that one endpoint instead of every
     subscriber (the test event). Written when the transaction flushes its outbox.
     """
+    if data is None and type not in BY_REFERENCE:
+        raise ValueError(f"{type} events carry their data")
     config = await workspace_config.current(session, workspace_id)
     pending: list[_Group] = session.info.setdefault(OUTBOX, [])
     group = pending[-1] if pending else None

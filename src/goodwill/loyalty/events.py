@@ -13,13 +13,17 @@ rendering ``{"event_id", "timestamp", "type", **data}`` is the seed's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.clock import format_time
+from goodwill.db.repository import among
 from goodwill.events.service import emit
+from goodwill.loyalty.models import QualifyingPurchase
 
 _TIME_FIELD = {
     "created": "created_at",
@@ -61,14 +65,19 @@ async def emit_qualifying_purchase(
     transaction_ref: str,
     now: datetime,
     source: str,
+    as_written: bool = False,
 ) -> None:
+    """``as_written``: a ``created`` stamp written in this transaction at ``now``, whose event
+    is rendered from its row when read (:func:`created_events_data`)."""
     await emit(
         session,
         workspace_id=workspace_id,
         type=f"qualifying_purchase.{change}",
         source=source,
         subject=qualifying_purchase_id,
-        data=qualifying_purchase_data(
+        data=None
+        if as_written
+        else qualifying_purchase_data(
             change,
             qualifying_purchase_id=qualifying_purchase_id,
             program_id=program_id,
@@ -79,3 +88,38 @@ async def emit_qualifying_purchase(
         now=now,
         attributes={"program_id": str(program_id)},
     )
+
+
+# What a stamp never changes once written: its ``qualifying_purchase.created`` is made of these.
+_WRITTEN = (
+    QualifyingPurchase.id,
+    QualifyingPurchase.workspace_id,
+    QualifyingPurchase.program_id,
+    QualifyingPurchase.purchase_id,
+    QualifyingPurchase.transaction_ref,
+    QualifyingPurchase.created_at,
+)
+
+
+async def created_events_data(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
+    """The ``qualifying_purchase.created`` data of the stamps ``ids``, with their workspaces,
+    read from what their rows never change (``goodwill.events.refs``)."""
+    rows = await session.execute(
+        select(*_WRITTEN).where(among(session, QualifyingPurchase.id, ids))
+    )
+    return {
+        row.id: (
+            row.workspace_id,
+            qualifying_purchase_data(
+                "created",
+                qualifying_purchase_id=row.id,
+                program_id=row.program_id,
+                purchase_id=row.purchase_id,
+                transaction_ref=row.transaction_ref,
+                at=row.created_at,
+            ),
+        )
+        for row in rows
+    }

@@ -88,6 +88,7 @@ async def add_stamps(
             transaction_ref=purchase.external_id,
             now=now,
             source=source,
+            as_written=True,
         )
         changes.append(StampChange(stamp_id, program_id))
     return changes

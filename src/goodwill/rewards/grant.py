@@ -22,11 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import Sql, insert_into, raw, view
 from goodwill.events.service import write_with_outbox
-from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.rewards import ledger
 from goodwill.rewards.models import Reward
-from goodwill.rewards.schemas import RewardOut, amount_of
+from goodwill.rewards.schemas import amount_of
 from goodwill.rewards.service import emit_reward
 from goodwill.rules.engine import (
     Counters,
@@ -211,10 +210,9 @@ async def write(
     else:
         await (await raw(session)).insert((_INSERT, rows), (ledger.INSERT, entries))
     for reward in rewards:
-        data = to_builtins(RewardOut.of(reward))
-        await emit_reward(session, reward, "reward.created", now, source, data=data)
+        await emit_reward(session, reward, "reward.created", now, source, as_written=True)
         if reward.status == "approved":
-            await emit_reward(session, reward, "reward.approved", now, source, data=data)
+            await emit_reward(session, reward, "reward.approved", now, source)
     return rewards
 
 

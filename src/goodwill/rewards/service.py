@@ -8,14 +8,15 @@ locked in id order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from goodwill.db.repository import Repository
+from goodwill.db.raw import view
+from goodwill.db.repository import Repository, among
 from goodwill.errors import Conflict
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
@@ -49,19 +50,74 @@ async def emit_reward(
     now: datetime,
     source: str,
     *,
-    data: dict[str, Any] | None = None,
+    as_written: bool = False,
 ) -> None:
-    """``data``: the reward as ``to_builtins(RewardOut.of(reward))``, if the caller has it."""
+    """``as_written``: ``reward`` is a new row, written in this transaction: its event is
+    rendered from that row when read (:func:`created_events_data`)."""
     await emit(
         session,
         workspace_id=reward.workspace_id,
         type=type,
         source=source,
         subject=reward.id,
-        data=to_builtins(RewardOut.of(reward)) if data is None else data,
+        data=None if as_written else to_builtins(RewardOut.of(reward)),
         now=now,
         attributes=attributes(reward.program_id, reward.promoter_id),
     )
+
+
+# What a reward never changes once written: its ``reward.created`` event is made of these.
+# Status, reversals, approval, payment, voiding and ``updated_at`` move; nothing else does.
+WRITTEN = (
+    "id",
+    "workspace_id",
+    "program_id",
+    "rule_id",
+    "referral_id",
+    "promoter_id",
+    "beneficiary",
+    "customer_id",
+    "source_type",
+    "source_id",
+    "purchase_id",
+    "unit",
+    "amount_minor",
+    "hold_until",
+    "created_at",
+)
+_WRITTEN_COLUMNS = [getattr(Reward, name) for name in WRITTEN]
+
+
+def as_created(written: Mapping[Any, Any]) -> Reward:
+    """The reward of the :data:`WRITTEN` values ``written`` as it was when created: approved
+    at once if its hold had ended (``goodwill.rewards.grant.write``), else pending."""
+    approved = written["hold_until"] <= written["created_at"]
+    return view(
+        Reward,
+        {name: written[name] for name in WRITTEN}
+        | {
+            "reversed_minor": 0,
+            "status": "approved" if approved else "pending",
+            "void_reason": None,
+            "approved_at": written["created_at"] if approved else None,
+            "paid_at": None,
+            "voided_at": None,
+            "payout_id": None,
+            "updated_at": written["created_at"],
+        },
+    )
+
+
+async def created_events_data(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
+    """The ``reward.created`` data of the rewards ``ids``, with their workspaces, read from
+    what their rows never change (``goodwill.events.refs``)."""
+    rows = await session.execute(select(*_WRITTEN_COLUMNS).where(among(session, Reward.id, ids)))
+    return {
+        row.id: (row.workspace_id, to_builtins(RewardOut.of(as_created(row._mapping))))
+        for row in rows
+    }
 
 
 async def get(session: AsyncSession, workspace_id: uuid.UUID, reward_id: uuid.UUID) -> Reward:

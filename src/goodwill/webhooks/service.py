@@ -277,10 +277,10 @@ async def recover(
         .order_by(EventGroup.seq)
     )
     wanted = [
-        event.id
+        event_id
         for group in groups
-        for event in group.events()
-        if event.type != TEST_EVENT and matches(endpoint.event_types, event.type)
+        for event_id, type_ in group.types()
+        if type_ != TEST_EVENT and matches(endpoint.event_types, type_)
     ]
     settled: set[uuid.UUID] = set()
     for start in range(0, len(wanted), RECOVER_CHUNK):

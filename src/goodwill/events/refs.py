@@ -1,0 +1,73 @@
+"""Events whose data is their subject's row as it was written, rendered from that row.
+
+A new reward's ``reward.created`` and a new stamp's ``qualifying_purchase.created`` carry the
+reward or the stamp exactly as it was inserted, in the same transaction as the event, and the
+columns those payloads are made of never change once written (a reward's status, reversals
+and later times move; its id, parties, amount, hold and creation time do not; a stamp's id,
+program, purchase, reference and creation time do not). Stored whole, the copies were about
+half of a purchase's outbox row. So the outbox keeps such an event without its data
+(``null``: ``goodwill.events.models``), and whoever reads it (the feed, an event by id, the
+delivery worker) renders the data from the subject's row, with the function that made it
+when it was emitted: the payload read is the one a stored copy would have held.
+
+Each type's renderer belongs to the domain that owns the row (:data:`_RENDERERS`, imported
+when first needed): ``async (session, ids) -> {id: (workspace_id, data)}``, from the columns
+that never change. A reference whose row is missing or in another workspace is a broken
+database, not a request's mistake: it raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from goodwill.events.models import Event, EventGroup
+
+Render = Callable[
+    [AsyncSession, Collection[uuid.UUID]],
+    Awaitable[Mapping[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]],
+]
+
+_RENDERERS = {
+    "reward.created": "goodwill.rewards.service:created_events_data",
+    "qualifying_purchase.created": "goodwill.loyalty.events:created_events_data",
+}
+BY_REFERENCE = frozenset(_RENDERERS)  # the types an event may be stored without its data
+
+
+def _renderer(type_: str) -> Render:
+    module, name = _RENDERERS[type_].split(":")
+    render: Render = getattr(importlib.import_module(module), name)
+    return render
+
+
+async def render(
+    session: AsyncSession, groups: Iterable[EventGroup]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The data of every event in ``groups`` stored without it, by ``(type, subject)``: one
+    query per type."""
+    wanted: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)
+    for group in groups:
+        for type_, named in group.references():
+            wanted[type_][uuid.UUID(named)] = group.workspace_id
+    rendered: dict[tuple[str, str], dict[str, Any]] = {}
+    for type_, subjects in wanted.items():
+        found = await _renderer(type_)(session, list(subjects))
+        for subject, workspace_id in subjects.items():
+            row = found.get(subject)
+            if row is None or row[0] != workspace_id:
+                raise LookupError(f"{type_} {subject}: its row is not in its workspace")
+            rendered[type_, str(subject)] = row[1]
+    return rendered
+
+
+async def expand(session: AsyncSession, groups: Iterable[EventGroup]) -> list[list[Event]]:
+    """The events of each of ``groups``, with every event's data."""
+    groups = list(groups)
+    rendered = await render(session, groups)
+    return [group.events(rendered) for group in groups]
