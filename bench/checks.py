@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -97,6 +98,22 @@ def after_ingest(b: Backend, accepted: int, in_flight: int) -> dict[str, tuple[b
 
 
 SINK_SCRIPT = Path(__file__).with_name("sink.py")
+
+
+def read_events(env: dict[str, str], until_seq: int, count: int = 1000) -> dict[str, Any]:
+    """The newest ``count`` events up to the outbox row ``until_seq``, read by id as the
+    delivery worker claims them (bench/read_events.py):
+    the cost of rendering the ones stored without their data, which the delivery workload's
+    own events (stored whole) do not show."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.read_events", str(count), str(until_seq)],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
 def delivery(env: dict[str, str], count: int) -> dict[str, Any]:

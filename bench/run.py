@@ -103,6 +103,7 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
             checkpoint(b)
             size_after, rows_after = b.size_bytes(), checks.row_count(b)
             relations_after = checks.relation_sizes(b)
+            purchases_end = checks.query(b, "SELECT max(seq) FROM events")[0][0]
             created = results["purchases"].statuses.get(201, 0)
             results["bytes_per_purchase_by_relation"] = {
                 name: (n - relations_before.get(name, 0)) / max(created, 1)
@@ -128,6 +129,7 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
                 created + calibration.statuses.get(201, 0) + results["paced"].statuses.get(201, 0)
             )
             results["checks"] = checks.after_ingest(b, accepted, in_flight=3 * connections)
+        results["event_reads"] = checks.read_events(env, purchases_end)
         results["delivery"] = checks.delivery(env, 10_000 if quick else 50_000)
     return results
 
@@ -167,6 +169,11 @@ def print_table(all_results: list[dict[str, Any]]) -> bool:
         d = r["delivery"]
         print(
             f"{'delivery (1 worker)':<22}{d['per_second']:>9.0f}  ({d['delivered']} of {d['queued']} in {d['seconds']:.1f} s)"
+        )
+        e = r["event_reads"]
+        print(
+            f"event reads by id        {e['us_per_event']:.1f} µs each ({e['events']} of the "
+            f"purchase workload's last, {e['by_reference']:.0%} rendered from their rows)"
         )
         print(
             f"database per purchase: {r['bytes_per_purchase']:.0f} bytes, {r['rows_per_purchase']:.1f} rows; server peak memory {r['peak_rss_mb']:.0f} MB"
