@@ -1,5 +1,5 @@
-"""Events stored without their data (``goodwill.events.refs``): a new reward's and a new stamp's
-``*.created`` read exactly as they were emitted, however their rows change afterwards."""
+"""Events stored without their data (``goodwill.events.refs``): a new reward's, stamp's and
+referral's ``*.created`` read exactly as they were emitted, however their rows change later."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from goodwill.events import refs
 from goodwill.events.models import EventGroup
 from goodwill.events.service import emit
 from goodwill.http.encoding import to_builtins
+from goodwill.referrals.models import Referral
+from goodwill.referrals.schemas import ReferralOut
 from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import RewardOut
 from tests.conftest import FakeClock, Tenant
@@ -81,6 +83,7 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
     assert sorted(by_reference) == sorted(
         [("reward.created", r["id"]) for r in bought["rewards"]]
         + [("qualifying_purchase.created", s) for s in stamps]
+        + [("referral.created", bought["referral_id"])]
     )
     assert len(stamps) == 1
     assert all(e[4] is not None for e in entries if e[0] not in refs.BY_REFERENCE)
@@ -91,6 +94,9 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
             r["id"]: to_builtins(RewardOut.of(await session.get_one(Reward, uuid.UUID(r["id"]))))
             for r in bought["rewards"]
         }
+        referral = await session.get_one(Referral, uuid.UUID(bought["referral_id"]))
+        made = to_builtins(ReferralOut.of(referral))
+    assert made["customer_id"] == bought["customer_id"]
     assert {k: json.loads(json_bytes(v)) for k, v in created.items()} == {
         r["id"]: r | {n: f"{r[n]:.2f}" for n in ("amount", "reversed", "net")}
         for r in bought["rewards"]
@@ -102,10 +108,15 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
         "transaction_ref": "order-1",
         "created_at": bought["created_at"],
     }
-    before = await _as_read(client, tenant, "reward.created,qualifying_purchase.created")
-    assert before == {k: json.loads(json_bytes(v)) for k, v in created.items()} | {stamps[0]: stamp}
+    read = "reward.created,qualifying_purchase.created,referral.created"
+    before = await _as_read(client, tenant, read)
+    assert before == {k: json.loads(json_bytes(v)) for k, v in created.items()} | {
+        stamps[0]: stamp,
+        bought["referral_id"]: json.loads(json_bytes(made)),
+    }
     stored = {e.subject: e.data for e in await stored_events(db, tenant.workspace_id)}
     assert {k: stored[k] for k in created} == created
+    assert stored[bought["referral_id"]] == made
 
     # Every column those rows may change, changed: a reward approved early, the other voided,
     # a refund reversing part of the purchase and voiding its stamp.
@@ -120,7 +131,7 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
     voided = await _bodies(db, tenant.workspace_id)
     assert any(e[0] == "qualifying_purchase.voided" for e in voided)
 
-    after = await _as_read(client, tenant, "reward.created,qualifying_purchase.created")
+    after = await _as_read(client, tenant, read)
     assert after == before
 
 

@@ -1,10 +1,11 @@
 """Events whose data is their subject's row as it was written, rendered from that row.
 
-A new reward's ``reward.created`` and a new stamp's ``qualifying_purchase.created`` carry the
-reward or the stamp exactly as it was inserted, in the same transaction as the event, and the
-columns those payloads are made of never change once written (a reward's status, reversals
-and later times move; its id, parties, amount, hold and creation time do not; a stamp's id,
-program, purchase, reference and creation time do not). Stored whole, the copies were about
+A new reward's ``reward.created``, a new stamp's ``qualifying_purchase.created`` and a new
+referral's ``referral.created`` carry the reward, the stamp or the referral exactly as it was
+inserted, in the same transaction as the event, and the columns those payloads are made of
+never change once written (a reward's status, reversals and later times move; its id,
+parties, amount, hold and creation time do not; a stamp's id, program, purchase, reference
+and creation time do not; a referral never changes). Stored whole, the copies were about
 half of a purchase's outbox row. So the outbox keeps such an event without its data
 (``null``: ``goodwill.events.models``), and whoever reads it (the feed, an event by id, the
 delivery worker) renders the data from the subject's row, with the function that made it
@@ -36,6 +37,7 @@ Render = Callable[
 _RENDERERS = {
     "reward.created": "goodwill.rewards.service:created_events_data",
     "qualifying_purchase.created": "goodwill.loyalty.events:created_events_data",
+    "referral.created": "goodwill.referrals.attribution:created_events_data",
 }
 BY_REFERENCE = frozenset(_RENDERERS)  # the types an event may be stored without its data
 

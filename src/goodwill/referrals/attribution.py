@@ -8,20 +8,20 @@ decisions happen one at a time and the counters of the rules stay exact.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from msgspec import UNSET
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
 from goodwill.db.raw import Raw, Sql, insert_into, raw, view
-from goodwill.db.repository import Repository
+from goodwill.db.repository import Repository, among
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit, write_with_outbox
 from goodwill.http.encoding import to_builtins
@@ -474,10 +474,19 @@ async def save_referral(
         type="referral.created",
         source=source,
         subject=referral.id,
-        data=to_builtins(ReferralOut.of(referral)),
+        data=None,  # the row just written: rendered from it when read (created_events_data)
         now=now,
         attributes=attributes(referral.program_id, referral.promoter_id),
     )
+
+
+async def created_events_data(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
+    """The ``referral.created`` data of the referrals ``ids``, with their workspaces
+    (``goodwill.events.refs``): a referral's row never changes once written."""
+    rows = await session.scalars(select(Referral).where(among(session, Referral.id, ids)))
+    return {r.id: (r.workspace_id, to_builtins(ReferralOut.of(r))) for r in rows}
 
 
 def days_since(referred_at: datetime | None, at: datetime) -> int | None:
