@@ -1,9 +1,10 @@
 """Time reading the newest events by id, as the delivery worker claims them; print JSON.
 
 ``python -m bench.read_events N SEQ`` against ``GOODWILL_DATABASE_URL``: the newest N events
-of the outbox rows up to ``SEQ`` (the end of the purchase workload), read with ``goodwill.events.feed.by_ids`` 15 times, each in its own
-transaction. Prints the median microseconds per event and the share of them stored without
-their data (rendered from their rows, ``goodwill.events.refs``).
+of the outbox rows up to ``SEQ`` (the end of the purchase workload), read with
+``goodwill.events.feed.by_ids`` 15 times, each in its own transaction. Prints the median
+microseconds per event and the share of them stored without their data (rendered from their
+rows, ``goodwill.events.refs``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from goodwill.ids import new_id
 from goodwill.rewards import ledger
 from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import amount_of
-from goodwill.rewards.service import emit_reward
+from goodwill.rewards.service import created_row, emit_reward
 from goodwill.rules.engine import (
     Counters,
     Decision,
@@ -171,34 +171,27 @@ async def write(
             continue
         assert decision.unit is not None
         assert decision.hold_until is not None
-        approved = decision.hold_until <= now
         to_customer = decision.beneficiary == "referred_customer"
         rows.append(
-            {
-                "id": reward_ids[decision.rule_id],
-                "workspace_id": target.program.workspace_id,
-                "program_id": target.program.id,
-                "rule_id": decision.rule_id,
-                "referral_id": target.referral_id,
-                "promoter_id": target.promoter_id,
-                "beneficiary": decision.beneficiary,
-                "customer_id": target.customer_id if to_customer else None,
-                "source_type": target.source_type,
-                "source_id": target.source_id,
-                "purchase_id": target.purchase_id,
-                "unit": decision.unit,
-                "amount_minor": decision.amount,
-                "reversed_minor": 0,
-                "status": "approved" if approved else "pending",
-                "void_reason": None,
-                "hold_until": decision.hold_until,
-                "approved_at": now if approved else None,
-                "paid_at": None,
-                "voided_at": None,
-                "payout_id": None,
-                "created_at": now,
-                "updated_at": now,
-            }
+            created_row(
+                {
+                    "id": reward_ids[decision.rule_id],
+                    "workspace_id": target.program.workspace_id,
+                    "program_id": target.program.id,
+                    "rule_id": decision.rule_id,
+                    "referral_id": target.referral_id,
+                    "promoter_id": target.promoter_id,
+                    "beneficiary": decision.beneficiary,
+                    "customer_id": target.customer_id if to_customer else None,
+                    "source_type": target.source_type,
+                    "source_id": target.source_id,
+                    "purchase_id": target.purchase_id,
+                    "unit": decision.unit,
+                    "amount_minor": decision.amount,
+                    "hold_until": decision.hold_until,
+                    "created_at": now,
+                }
+            )
         )
     if not rows:
         return []

@@ -88,24 +88,21 @@ WRITTEN = (
 _WRITTEN_COLUMNS = [getattr(Reward, name) for name in WRITTEN]
 
 
-def as_created(written: Mapping[Any, Any]) -> Reward:
-    """The reward of the :data:`WRITTEN` values ``written`` as it was when created: approved
-    at once if its hold had ended (``goodwill.rewards.grant.write``), else pending."""
+def created_row(written: Mapping[Any, Any]) -> dict[str, Any]:
+    """The whole row of a new reward from its :data:`WRITTEN` values: approved at once if its
+    hold has ended when it is created, else pending. ``goodwill.rewards.grant.write`` inserts
+    it, and :func:`created_events_data` renders its ``reward.created`` from it again."""
     approved = written["hold_until"] <= written["created_at"]
-    return view(
-        Reward,
-        {name: written[name] for name in WRITTEN}
-        | {
-            "reversed_minor": 0,
-            "status": "approved" if approved else "pending",
-            "void_reason": None,
-            "approved_at": written["created_at"] if approved else None,
-            "paid_at": None,
-            "voided_at": None,
-            "payout_id": None,
-            "updated_at": written["created_at"],
-        },
-    )
+    return {name: written[name] for name in WRITTEN} | {
+        "reversed_minor": 0,
+        "status": "approved" if approved else "pending",
+        "void_reason": None,
+        "approved_at": written["created_at"] if approved else None,
+        "paid_at": None,
+        "voided_at": None,
+        "payout_id": None,
+        "updated_at": written["created_at"],
+    }
 
 
 async def created_events_data(
@@ -115,7 +112,10 @@ async def created_events_data(
     what their rows never change (``goodwill.events.refs``)."""
     rows = await session.execute(select(*_WRITTEN_COLUMNS).where(among(session, Reward.id, ids)))
     return {
-        row.id: (row.workspace_id, to_builtins(RewardOut.of(as_created(row._mapping))))
+        row.id: (
+            row.workspace_id,
+            to_builtins(RewardOut.of(view(Reward, created_row(row._mapping)))),
+        )
         for row in rows
     }
 
