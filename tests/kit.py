@@ -29,6 +29,12 @@ class Kit:
             assert r.status_code == expect, r.text
         return r.json()
 
+    async def patch(self, path: str, body: dict[str, Any], expect: int | None = None) -> Any:
+        r = await self.client.patch(path, json=body, headers=self.tenant.headers)
+        if expect is not None:
+            assert r.status_code == expect, r.text
+        return r.json()
+
     async def get(self, path: str) -> Any:
         r = await self.client.get(path, headers=self.tenant.headers)
         assert r.status_code == 200, r.text

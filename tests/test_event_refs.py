@@ -86,7 +86,11 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
         + [("referral.created", bought["referral_id"])]
     )
     assert len(stamps) == 1
-    assert all(e[4] is not None for e in entries if e[0] not in refs.BY_REFERENCE)
+    assert all(isinstance(e[4], dict) for e in entries if e[0] not in refs.BY_REFERENCE)
+    # A purchase's keeps what its row does not hold: the type prefix it was emitted with.
+    assert [(e[2], e[4]) for e in entries if e[0] == "purchase.created"] == [
+        (bought["id"], ["goodwill"])
+    ]
 
     # What the events held when they were stored whole: each reward row, as it is now.
     async with db.transaction(write=False) as session:
@@ -108,23 +112,40 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
         "transaction_ref": "order-1",
         "created_at": bought["created_at"],
     }
-    read = "reward.created,qualifying_purchase.created,referral.created"
+    purchase_created = {
+        "@entity": "goodwill.purchase",
+        "trigger_type": "purchase",
+        "purchase_id": bought["id"],
+        "contact_id": bought["customer_id"],
+        "promoter_id": ada["id"],
+        "link_id": bought["link_id"],
+        "item_id": None,
+        "amount": 120,
+        "created_at": bought["created_at"],
+        "updated_at": bought["created_at"],
+    }
+    read = "purchase.created,reward.created,qualifying_purchase.created,referral.created"
     before = await _as_read(client, tenant, read)
     assert before == {k: json.loads(json_bytes(v)) for k, v in created.items()} | {
         stamps[0]: stamp,
         bought["referral_id"]: json.loads(json_bytes(made)),
+        bought["id"]: purchase_created,
     }
+    assert list(before[bought["id"]]) == list(purchase_created)  # seed 000's field order
     stored = {e.subject: e.data for e in await stored_events(db, tenant.workspace_id)}
     assert {k: stored[k] for k in created} == created
     assert stored[bought["referral_id"]] == made
 
     # Every column those rows may change, changed: a reward approved early, the other voided,
-    # a refund reversing part of the purchase and voiding its stamp.
+    # a refund reversing the purchase and voiding its stamp; and the workspace's type prefix.
     pending = next(r for r in bought["rewards"] if r["status"] == "pending")
     approved = next(r for r in bought["rewards"] if r["status"] == "approved")
     clock.advance(days=1)
     await kit.post(f"/v1/rewards/{pending['id']}/approve", {}, 200)
     await kit.refund(bought["id"], amount="120.00")
+    await kit.patch("/v1/workspace", {"event_type_prefix": "shop"}, 200)
+    refunded = await kit.get(f"/v1/purchases/{bought['id']}")
+    assert (refunded["status"], refunded["updated_at"]) != ("completed", bought["updated_at"])
     now = await kit.get(f"/v1/rewards/{approved['id']}")
     assert now["status"] == "voided"
     assert now != created[approved["id"]]
@@ -167,11 +188,11 @@ async def test_only_the_types_rendered_from_rows_may_leave_their_data_out(
     tenant: Tenant, db: Database, clock: FakeClock
 ) -> None:
     async with db.transaction() as session:
-        with pytest.raises(ValueError, match=r"purchase\.created events carry their data"):
+        with pytest.raises(ValueError, match=r"customer\.created events carry their data"):
             await emit(
                 session,
                 workspace_id=tenant.workspace_id,
-                type="purchase.created",
+                type="customer.created",
                 source="urn:test",
                 subject="s",
                 data=None,

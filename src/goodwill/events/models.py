@@ -15,8 +15,10 @@ and are UUIDv7s of the same millisecond too; the group of an event is found by c
 Rows written before groups (one event each, migration 0012 kept them) have ids with any low
 bits: their event's id is the row's.
 
-An event whose data is its subject's row as written (a new reward, a new stamp) is stored
-without it, as ``null``: it is rendered from that row when read (``goodwill.events.refs``).
+An event whose data is its subject's row as written (a new purchase, reward, stamp or
+referral) is stored without it: ``null``, or the list of what its renderer needs besides the
+row (a purchase's type prefix). It is rendered from that row when read
+(``goodwill.events.refs``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class EventGroup(Base):
     the events since a time. ``body`` is packed JSON (``goodwill.db.packed``), a list of
     ``[type, source, subject, attributes, data]``, one per event; payloads keep their keys in
     the order written, so they go out in the documented field order (seed 000). ``data`` is
-    ``null`` for an event rendered from its subject's row (``goodwill.events.refs``).
+    ``null`` or a list (the renderer's arguments) for an event rendered from its subject's row
+    (``goodwill.events.refs``); an object is the data itself.
     """
 
     __tablename__ = "events"
@@ -76,9 +79,13 @@ class EventGroup(Base):
         """Each event's id and type, in the order they were emitted."""
         return [(nth_id(self.id, slot), entry[0]) for slot, entry in enumerate(self.body)]
 
-    def references(self) -> list[tuple[str, str]]:
-        """The ``(type, subject)`` of each event stored without its data."""
-        return [(type_, subject) for type_, _, subject, _, data in self.body if data is None]
+    def references(self) -> list[tuple[str, str, list[Any]]]:
+        """The ``(type, subject, arguments)`` of each event stored without its data."""
+        return [
+            (type_, subject, data or [])
+            for type_, _, subject, _, data in self.body
+            if not isinstance(data, dict)
+        ]
 
     def events(self, rendered: Mapping[tuple[str, str], dict[str, Any]]) -> list[Event]:
         """Its events, in the order they were emitted; ``rendered`` holds the data of those
@@ -89,7 +96,7 @@ class EventGroup(Base):
                 type_,
                 source,
                 subject,
-                rendered[type_, subject] if data is None else data,
+                data if isinstance(data, dict) else rendered[type_, subject],
                 attributes,
                 self.created_at,
                 (self.txid or 0, self.seq, slot),

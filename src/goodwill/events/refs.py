@@ -1,20 +1,24 @@
 """Events whose data is their subject's row as it was written, rendered from that row.
 
-A new reward's ``reward.created``, a new stamp's ``qualifying_purchase.created`` and a new
-referral's ``referral.created`` carry the reward, the stamp or the referral exactly as it was
-inserted, in the same transaction as the event, and the columns those payloads are made of
-never change once written (a reward's status, reversals and later times move; its id,
-parties, amount, hold and creation time do not; a stamp's id, program, purchase, reference
-and creation time do not; a referral never changes). Stored whole, the copies were about
-half of a purchase's outbox row. So the outbox keeps such an event without its data
-(``null``: ``goodwill.events.models``), and whoever reads it (the feed, an event by id, the
-delivery worker) renders the data from the subject's row, with the function that made it
-when it was emitted: the payload read is the one a stored copy would have held.
+A new purchase's ``purchase.created``, a new reward's ``reward.created``, a new stamp's
+``qualifying_purchase.created`` and a new referral's ``referral.created`` carry the
+purchase, the reward, the stamp or the referral exactly as it was inserted, in the same
+transaction as the event, and the columns those payloads are made of never change once
+written (a purchase's refunds, status and update time move; its id, customer, attribution,
+amount, lines and creation time do not; a reward's status, reversals and later times move;
+its id, parties, amount, hold and creation time do not; a stamp's id, program, purchase,
+reference and creation time do not; a referral never changes). Stored whole, the copies were
+most of a purchase's outbox row. So the outbox keeps such an event without its data
+(``goodwill.events.models``): ``null``, or the list of what the payload holds that the row
+does not (``purchase.created``'s ``@entity`` names the workspace's event type prefix as it was
+when the event was emitted; a workspace may change it later). Whoever reads it (the feed, an
+event by id, the delivery worker) renders the data from the subject's row, with the function
+that made it when it was emitted: the payload read is the one a stored copy would have held.
 
 Each type's renderer belongs to the domain that owns the row (:data:`_RENDERERS`, imported
-when first needed): ``async (session, ids) -> {id: (workspace_id, data)}``, from the columns
-that never change. A reference whose row is missing or in another workspace is a broken
-database, not a request's mistake: it raises.
+when first needed): ``async (session, {id: arguments}) -> {id: (workspace_id, data)}``, from
+the columns that never change. A reference whose row is missing or in another workspace is a
+broken database, not a request's mistake: it raises.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,11 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.events.models import Event, EventGroup
 
 Render = Callable[
-    [AsyncSession, Collection[uuid.UUID]],
+    [AsyncSession, Mapping[uuid.UUID, list[Any]]],
     Awaitable[Mapping[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]],
 ]
 
 _RENDERERS = {
+    "purchase.created": "goodwill.purchases.events:created_events_data",
     "reward.created": "goodwill.rewards.service:created_events_data",
     "qualifying_purchase.created": "goodwill.loyalty.events:created_events_data",
     "referral.created": "goodwill.referrals.attribution:created_events_data",
@@ -54,12 +59,15 @@ async def render(
     """The data of every event in ``groups`` stored without it, by ``(type, subject)``: one
     query per type."""
     wanted: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)
+    arguments: dict[str, dict[uuid.UUID, list[Any]]] = defaultdict(dict)
     for group in groups:
-        for type_, named in group.references():
-            wanted[type_][uuid.UUID(named)] = group.workspace_id
+        for type_, named, args in group.references():
+            subject = uuid.UUID(named)
+            wanted[type_][subject] = group.workspace_id
+            arguments[type_][subject] = args
     rendered: dict[tuple[str, str], dict[str, Any]] = {}
     for type_, subjects in wanted.items():
-        found = await _renderer(type_)(session, list(subjects))
+        found = await _renderer(type_)(session, arguments[type_])
         for subject, workspace_id in subjects.items():
             row = found.get(subject)
             if row is None or row[0] != workspace_id:

@@ -80,17 +80,21 @@ async def emit(
     now: datetime,
     attributes: dict[str, Any] | None = None,
     only_endpoint: uuid.UUID | None = None,
+    rendered_with: list[Any] | None = None,
 ) -> uuid.UUID:
     """Record ``type`` (e.g. ``customer.created``) caused by ``source`` (``urn:POST:/customers``).
 
     ``data`` ``None``: the event is rendered from the row of ``subject`` when read, which the
-    caller writes in this transaction as ``type``'s renderer reads it (``goodwill.events.refs``).
+    caller writes in this transaction as ``type``'s renderer reads it (``goodwill.events.refs``),
+    and from ``rendered_with``, what the renderer needs besides the row.
     ``attributes`` become CloudEvents context attributes (``program_id`` goes out as
     ``programid``). ``only_endpoint`` sends the event to that one endpoint instead of every
     subscriber (the test event). Written when the transaction flushes its outbox.
     """
     if data is None and type not in BY_REFERENCE:
         raise ValueError(f"{type} events carry their data")
+    if rendered_with is not None and data is not None:
+        raise ValueError("an event carries its data or is rendered, not both")
     config = await workspace_config.current(session, workspace_id)
     pending: list[_Group] = session.info.setdefault(OUTBOX, [])
     group = pending[-1] if pending else None
@@ -106,7 +110,8 @@ async def emit(
         pending.append(group)
     event_id = nth_id(group.id, len(group.events))
     # Ids may come as UUIDs: attributes are stored as JSON strings.
-    event = [type, source, str(subject), to_builtins(attributes or {}), data]
+    stored = data if data is not None else (rendered_with or None)
+    event = [type, source, str(subject), to_builtins(attributes or {}), stored]
     group.events.append(json_bytes(event))
     if config.subscriptions:
         group.deliveries += deliveries_for(

@@ -31,7 +31,6 @@ from goodwill.loyalty import cards
 from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
-from goodwill.purchases.events import purchase_created_data
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals import attribution
@@ -350,7 +349,8 @@ async def after_purchase_recorded(
         type="purchase.created",
         source=source,
         subject=purchase.id,
-        data=purchase_created_data(purchase, event_type_prefix),
+        data=None,  # rendered from the purchase's row (goodwill.purchases.events)
+        rendered_with=[event_type_prefix],
         now=now,
         attributes=attributes_of(purchase),
     )
