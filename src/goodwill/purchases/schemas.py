@@ -11,6 +11,7 @@ from goodwill.clock import format_time
 from goodwill.http.schema import CurrencyCode, Input, Output, Text
 from goodwill.links.schemas import UtmOut, UtmParams
 from goodwill.money import from_minor
+from goodwill.purchases import explained
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.referrals.schemas import Attribution, CustomerRef
 from goodwill.rewards.schemas import Explanation, RewardOut
@@ -154,5 +155,5 @@ class PurchaseOut(Output):
             updated_at=format_time(p.updated_at),
             rewards=rewards,
             refunds=[RefundOut.of(r, p) for r in refunds],
-            explanation=Explanation.of(p.explanation),
+            explanation=Explanation.of(explained.complete(p.explanation, p, rewards)),
         )

@@ -31,6 +31,7 @@ from goodwill.loyalty import cards
 from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
+from goodwill.purchases import explained
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals import attribution
@@ -307,7 +308,9 @@ async def record(
     if attributed.is_new:
         assert attributed.referral is not None
         await attribution.save_referral(session, attributed.referral, now, source, with_outbox=True)
-    stored = {"explanation": pack(values["explanation"]), "items": pack(items)}
+    # The explanation without what the row and the rewards hold (goodwill.purchases.explained).
+    kept = explained.stored(values["explanation"], values)
+    stored = {"explanation": pack(kept), "items": pack(items)}
     write_with_outbox(session, (_INSERT, [values | stored]))
     purchase = view(Purchase, values)
     granted = await after_purchase_recorded(

@@ -1,0 +1,116 @@
+"""A purchase's explanation as stored: without what the purchase's row and rewards hold.
+
+The explanation (``goodwill.rewards.schemas.Explanation``) names the program, promoter and
+referral the purchase was attributed to, which are the purchase's own ``program_id``,
+``promoter_id`` and ``referral_id`` (the promoter once more inside the message), and, for
+each rule that fired, the reward it made: that reward's id, unit and amount, which its row
+never changes. Hex ids compress poorly: stored with them, the explanation was most of a
+referred purchase's row. So :func:`stored` leaves out
+
+- each attribution id equal to the row's column (a refused attribution names a program and a
+  promoter the row does not: those stay);
+- the row's promoter id inside the message, stored as the list of the text around it;
+- each fired rule's ``reward_id``, ``unit`` and ``amount``, found again among the purchase's
+  rewards by rule (a purchase makes at most one reward per rule);
+- an attribution to nothing, the same for every unattributed purchase, stored as ``"none"``;
+
+and :func:`complete` puts them back when the purchase is read. An explanation stored whole
+(every purchase before 2026-12-06) has nothing to complete and reads as it was stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from goodwill.rewards.schemas import RewardOut
+
+ROW_IDS = ("program_id", "promoter_id", "referral_id")
+REWARD_KEYS = ("reward_id", "unit", "amount")
+NOTHING: dict[str, Any] = {
+    "status": "none",
+    "via": None,
+    "program_id": None,
+    "promoter_id": None,
+    "referral_id": None,
+    "code": None,
+    "message": "no attribution was given and the customer has no referral",
+}
+
+
+class Row(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def program_id(self) -> uuid.UUID | None: ...
+    @property
+    def promoter_id(self) -> uuid.UUID | None: ...
+    @property
+    def referral_id(self) -> uuid.UUID | None: ...
+
+
+def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``purchases.explanation`` keeps of ``explanation``, for the purchase ``row`` (its
+    columns by name) whose rewards are written with it."""
+    attribution: Any = explanation["attribution"]
+    if attribution == NOTHING:
+        attribution = "none"
+    else:
+        attribution = dict(attribution)
+        for key in ROW_IDS:
+            own = row[key]
+            if own is not None and attribution.get(key) == str(own):
+                del attribution[key]
+        promoter = row["promoter_id"]
+        if promoter is not None and str(promoter) in attribution["message"]:
+            attribution["message"] = attribution["message"].split(str(promoter))
+    rules = [
+        {k: v for k, v in rule.items() if k not in REWARD_KEYS} if rule["fired"] else rule
+        for rule in explanation["rules"]
+    ]
+    return {"attribution": attribution, "rules": rules}
+
+
+def complete(
+    kept: Mapping[str, Any], purchase: Row, rewards: Sequence[RewardOut]
+) -> dict[str, Any]:
+    """The explanation of ``purchase`` from what :func:`stored` kept of it and the purchase's
+    ``rewards``. A fired rule whose reward is not among them is a broken database: it raises."""
+    attribution: Any = kept.get("attribution")
+    if attribution == "none":
+        attribution = dict(NOTHING)
+    elif attribution is not None:
+        attribution = dict(attribution)
+        for key in ROW_IDS:
+            if key not in attribution:
+                attribution[key] = str(getattr(purchase, key))
+        if isinstance(attribution["message"], list):
+            attribution["message"] = str(purchase.promoter_id).join(attribution["message"])
+    made = {
+        str(r.rule_id): r
+        for r in rewards
+        if r.source.type == "purchase" and r.source.id == purchase.id
+    }
+    rules = []
+    for rule in kept.get("rules", []):
+        if not rule["fired"] or "reward_id" in rule:
+            rules.append(rule)
+            continue
+        reward = made.get(rule["rule_id"])
+        if reward is None:
+            raise LookupError(
+                f"purchase {purchase.id}: no reward of rule {rule['rule_id']} to explain"
+            )
+        rules.append(
+            rule
+            | {
+                "reward_id": str(reward.id),
+                "unit": reward.unit,
+                "amount": str(reward.amount),
+            }
+        )
+    completed = dict(kept) | {"rules": rules}
+    if attribution is not None:
+        completed["attribution"] = attribution
+    return completed
