@@ -146,6 +146,7 @@ def _lua_list(name: str, values: list[str]) -> str:
 
 PURCHASE_LUA = r"""
 counter = 0
+newest = 0
 
 setup_count = 0
 function setup(thread)
@@ -165,7 +166,16 @@ function request()
     return wrk.format("POST", path, headers, sent[counter - 37])
   end
   local ext = run_id .. "-" .. thread_id .. "-" .. counter
-  local c = customers[(counter * 7 + thread_id) % #customers + 1]
+  -- Half the purchases are a customer's first in the workload (a new card, and a new referral
+  -- when attributed), half a customer's who bought earlier in it: the same mix however many
+  -- purchases a run gets through (until 10,000 first purchases).
+  local c
+  if counter % 2 == 1 or newest == 0 then
+    newest = newest + 1
+    c = customers[(newest * 7 + thread_id) % #customers + 1]
+  else
+    c = customers[(math.random(newest) * 7 + thread_id) % #customers + 1]
+  end
   local cents = math.random(500, 15000)
   local attribution = ""
   local r = counter % 10
