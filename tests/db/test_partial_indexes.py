@@ -100,3 +100,20 @@ async def test_the_hold_period_job_reads_the_index_of_pending_rewards(db: Databa
         db, lambda conn, explain: conn.exec_driver_sql(f"{explain} {statement}", parameters)
     )
     assert "ix_rewards_pending_hold_until" in plan, plan
+
+
+async def test_a_leads_rewards_are_read_from_the_index_of_their_sources(db: Database) -> None:
+    """``rewards.service.for_sources``: before migration 0018 it read every reward."""
+    definition = await _definition(db, "ix_rewards_source_id")
+    assert "source_type <> 'purchase'" in definition or (
+        "(source_type)::text <> 'purchase'::text" in definition
+    ), definition
+    value = uuid.uuid4().bytes if BACKEND == "sqlite" else uuid.uuid4()
+    lookup = (
+        "SELECT id FROM rewards WHERE source_type = 'lead' AND source_type <> 'purchase' "
+        "AND source_id IN (:value) ORDER BY id"
+    )
+    plan = await _plan_of(
+        db, lambda conn, explain: conn.execute(text(f"{explain} {lookup}"), {"value": value})
+    )
+    assert "ix_rewards_source_id" in plan, plan

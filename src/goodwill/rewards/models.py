@@ -47,14 +47,18 @@ class Reward(Base):
 
     # Referral, purchase and customer ids are unique across workspaces: their indexes need
     # no workspace before them (queries still say it). The promoter's index is the one that
-    # also finds a workspace's rewards (migration 0013).
+    # also finds a workspace's rewards (migration 0013); its queries read the rows, so the
+    # promoter alone (0018).
     __table_args__ = (
-        Index("ix_rewards_promoter_id", "promoter_id", "status"),
+        Index("ix_rewards_promoter_id", "promoter_id"),
         index_of_set("ix_rewards_referral_id", "referral_id"),
         Index("ix_rewards_purchase_id", "purchase_id"),
         index_of_set("ix_rewards_customer_id", "customer_id"),
         # The hold period's job reads only pending rewards (rewards.service.approve_due).
         partial_index("ix_rewards_pending_hold_until", "hold_until", "status = 'pending'"),
+        # A lead's or an event's rewards (rewards.service.for_sources); a purchase's are found
+        # by purchase_id (0018).
+        partial_index("ix_rewards_source_id", "source_id", "source_type <> 'purchase'"),
     )
 
 

@@ -174,14 +174,21 @@ async def for_sources(
     source_type: str,
     source_ids: Sequence[uuid.UUID],
 ) -> dict[uuid.UUID, list[Reward]]:
-    """The rewards each source (a lead, a click, an event) granted, in one query."""
+    """The rewards each source (a lead, a click, an event) granted, in one query, from the
+    index of the rewards of such sources (a purchase's: :func:`for_purchases`)."""
+    if source_type == "purchase":
+        raise ValueError("a purchase's rewards are found by for_purchases")
     found: dict[uuid.UUID, list[Reward]] = {sid: [] for sid in source_ids}
     if not source_ids:
         return found
     stmt = (
         RewardRepository(session, workspace_id)
         .select()
-        .where(Reward.source_type == source_type, Reward.source_id.in_(source_ids))
+        .where(
+            Reward.source_type == source_type,
+            Reward.source_type != "purchase",  # the index's condition, which SQLite must see
+            Reward.source_id.in_(source_ids),
+        )
         .order_by(Reward.id)
     )
     for reward in (await session.scalars(stmt)).all():
