@@ -67,7 +67,7 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
         reward={"type": "fixed", "amount": "5.00"},
         beneficiary="referred_customer",
     )
-    await kit.post(
+    coffee = await kit.post(
         "/v1/programs", {"kind": "stamps", "name": "Coffee", "currency": "EUR", "settings": CARD}
     )
     ada = await kit.promoter(program)
@@ -91,6 +91,17 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
     assert [(e[2], e[4]) for e in entries if e[0] == "purchase.created"] == [
         (bought["id"], ["goodwill"])
     ]
+    # Their context attributes are rendered from the rows too.
+    assert all(e[3] is None for e in entries if not isinstance(e[4], dict))
+    referral_program = {"program_id": program["id"], "promoter_id": ada["id"]}
+    attributes = {e.subject: e.attributes for e in await stored_events(db, tenant.workspace_id)}
+    assert attributes == {
+        bought["id"]: referral_program,
+        bought["referral_id"]: referral_program,
+        **{r["id"]: referral_program for r in bought["rewards"]},
+        stamps[0]: {"program_id": coffee["id"]},
+        bought["customer_id"]: {},
+    }
 
     # What the events held when they were stored whole: each reward row, as it is now.
     async with db.transaction(write=False) as session:
@@ -107,7 +118,7 @@ async def test_created_events_read_as_emitted_after_their_rows_change(
     }
     stamp = {
         "qualifying_purchase_id": stamps[0],
-        "loyalty_program_id": entries[[e[2] for e in entries].index(stamps[0])][3]["program_id"],
+        "loyalty_program_id": coffee["id"],
         "transaction_id": bought["id"],
         "transaction_ref": "order-1",
         "created_at": bought["created_at"],
@@ -180,8 +191,10 @@ async def test_a_reference_to_a_row_of_another_workspace_is_refused(
         )
         rendered = await refs.render(session, [mine])
     assert list(rendered) == [("reward.created", reward["id"])]
-    data = json.loads(json_bytes(rendered["reward.created", reward["id"]]))
+    made, attributes = rendered["reward.created", reward["id"]]
+    data = json.loads(json_bytes(made))
     assert data == reward | {"amount": "1.00", "reversed": "0.00", "net": "1.00"}
+    assert attributes == {"program_id": program["id"], "promoter_id": ada["id"]}
 
 
 async def test_only_the_types_rendered_from_rows_may_leave_their_data_out(
@@ -197,5 +210,23 @@ async def test_only_the_types_rendered_from_rows_may_leave_their_data_out(
                 subject="s",
                 data=None,
                 now=clock.now,
+            )
+    assert await _bodies(db, tenant.workspace_id) == []
+
+
+async def test_an_event_rendered_from_its_row_takes_no_attributes_of_its_own(
+    tenant: Tenant, db: Database, clock: FakeClock
+) -> None:
+    async with db.transaction() as session:
+        with pytest.raises(ValueError, match="render their attributes"):
+            await emit(
+                session,
+                workspace_id=tenant.workspace_id,
+                type="reward.created",
+                source="urn:test",
+                subject=uuid.uuid4(),
+                data=None,
+                now=clock.now,
+                attributes={"program_id": "p"},
             )
     assert await _bodies(db, tenant.workspace_id) == []

@@ -17,7 +17,8 @@ bits: their event's id is the row's.
 
 An event whose data is its subject's row as written (a new purchase, reward, stamp or
 referral) is stored without it: ``null``, or the list of what its renderer needs besides the
-row (a purchase's type prefix). It is rendered from that row when read
+row (a purchase's type prefix), and without its context attributes (``null``), which name
+the row's program and promoter. Both are rendered from that row when read
 (``goodwill.events.refs``).
 """
 
@@ -51,7 +52,8 @@ class EventGroup(Base):
     ``[type, source, subject, attributes, data]``, one per event; payloads keep their keys in
     the order written, so they go out in the documented field order (seed 000). ``data`` is
     ``null`` or a list (the renderer's arguments) for an event rendered from its subject's row
-    (``goodwill.events.refs``); an object is the data itself.
+    (``goodwill.events.refs``); an object is the data itself. ``attributes`` is ``null`` for
+    such an event stored since 2026-12-06: rendered with its data.
     """
 
     __tablename__ = "events"
@@ -87,22 +89,31 @@ class EventGroup(Base):
             if not isinstance(data, dict)
         ]
 
-    def events(self, rendered: Mapping[tuple[str, str], dict[str, Any]]) -> list[Event]:
-        """Its events, in the order they were emitted; ``rendered`` holds the data of those
-        stored without it, by ``(type, subject)`` (``goodwill.events.refs.expand``)."""
-        return [
-            Event(
-                nth_id(self.id, slot),
-                type_,
-                source,
-                subject,
-                data if isinstance(data, dict) else rendered[type_, subject],
-                attributes,
-                self.created_at,
-                (self.txid or 0, self.seq, slot),
+    def events(
+        self, rendered: Mapping[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]
+    ) -> list[Event]:
+        """Its events, in the order they were emitted; ``rendered`` holds the data and the
+        attributes of those stored without their data, by ``(type, subject)``
+        (``goodwill.events.refs.expand``)."""
+        events = []
+        for slot, (type_, source, subject, stored_attributes, stored) in enumerate(self.body):
+            data, attributes = stored, stored_attributes
+            if not isinstance(stored, dict):
+                data, made = rendered[type_, subject]
+                attributes = made if stored_attributes is None else stored_attributes
+            events.append(
+                Event(
+                    nth_id(self.id, slot),
+                    type_,
+                    source,
+                    subject,
+                    data,
+                    attributes,
+                    self.created_at,
+                    (self.txid or 0, self.seq, slot),
+                )
             )
-            for slot, (type_, source, subject, attributes, data) in enumerate(self.body)
-        ]
+        return events
 
 
 class Event(msgspec.Struct, frozen=True):

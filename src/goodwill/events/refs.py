@@ -11,13 +11,15 @@ reference and creation time do not; a referral never changes). Stored whole, the
 most of a purchase's outbox row. So the outbox keeps such an event without its data
 (``goodwill.events.models``): ``null``, or the list of what the payload holds that the row
 does not (``purchase.created``'s ``@entity`` names the workspace's event type prefix as it was
-when the event was emitted; a workspace may change it later). Whoever reads it (the feed, an
-event by id, the delivery worker) renders the data from the subject's row, with the function
-that made it when it was emitted: the payload read is the one a stored copy would have held.
+when the event was emitted; a workspace may change it later), and without its context
+attributes, which name the row's program and promoter. Whoever reads it (the feed, an event
+by id, the delivery worker) renders the data and the attributes from the subject's row, with
+the functions that made them when it was emitted: the event read is the one a stored copy
+would have held.
 
 Each type's renderer belongs to the domain that owns the row (:data:`_RENDERERS`, imported
-when first needed): ``async (session, {id: arguments}) -> {id: (workspace_id, data)}``, from
-the columns that never change. A reference whose row is missing or in another workspace is a
+when first needed): ``async (session, {id: arguments}) -> {id: (workspace_id, data,
+attributes)}``, from the columns that never change. A reference whose row is missing or in another workspace is a
 broken database, not a request's mistake: it raises.
 """
 
@@ -35,7 +37,7 @@ from goodwill.events.models import Event, EventGroup
 
 Render = Callable[
     [AsyncSession, Mapping[uuid.UUID, list[Any]]],
-    Awaitable[Mapping[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]],
+    Awaitable[Mapping[uuid.UUID, tuple[uuid.UUID, dict[str, Any], dict[str, Any]]]],
 ]
 
 _RENDERERS = {
@@ -55,9 +57,9 @@ def _renderer(type_: str) -> Render:
 
 async def render(
     session: AsyncSession, groups: Iterable[EventGroup]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """The data of every event in ``groups`` stored without it, by ``(type, subject)``: one
-    query per type."""
+) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]:
+    """The data and attributes of every event in ``groups`` stored without its data, by
+    ``(type, subject)``: one query per type."""
     wanted: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)
     arguments: dict[str, dict[uuid.UUID, list[Any]]] = defaultdict(dict)
     for group in groups:
@@ -65,14 +67,14 @@ async def render(
             subject = uuid.UUID(named)
             wanted[type_][subject] = group.workspace_id
             arguments[type_][subject] = args
-    rendered: dict[tuple[str, str], dict[str, Any]] = {}
+    rendered: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for type_, subjects in wanted.items():
         found = await _renderer(type_)(session, arguments[type_])
         for subject, workspace_id in subjects.items():
             row = found.get(subject)
             if row is None or row[0] != workspace_id:
                 raise LookupError(f"{type_} {subject}: its row is not in its workspace")
-            rendered[type_, str(subject)] = row[1]
+            rendered[type_, str(subject)] = (row[1], row[2])
     return rendered
 
 

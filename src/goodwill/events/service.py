@@ -86,7 +86,8 @@ async def emit(
 
     ``data`` ``None``: the event is rendered from the row of ``subject`` when read, which the
     caller writes in this transaction as ``type``'s renderer reads it (``goodwill.events.refs``),
-    and from ``rendered_with``, what the renderer needs besides the row.
+    and from ``rendered_with``, what the renderer needs besides the row; so are its
+    ``attributes``, which such an event does not take.
     ``attributes`` become CloudEvents context attributes (``program_id`` goes out as
     ``programid``). ``only_endpoint`` sends the event to that one endpoint instead of every
     subscriber (the test event). Written when the transaction flushes its outbox.
@@ -95,6 +96,8 @@ async def emit(
         raise ValueError(f"{type} events carry their data")
     if rendered_with is not None and data is not None:
         raise ValueError("an event carries its data or is rendered, not both")
+    if data is None and attributes is not None:
+        raise ValueError(f"{type} events rendered from their rows render their attributes")
     config = await workspace_config.current(session, workspace_id)
     pending: list[_Group] = session.info.setdefault(OUTBOX, [])
     group = pending[-1] if pending else None
@@ -110,8 +113,11 @@ async def emit(
         pending.append(group)
     event_id = nth_id(group.id, len(group.events))
     # Ids may come as UUIDs: attributes are stored as JSON strings.
-    stored = data if data is not None else (rendered_with or None)
-    event = [type, source, str(subject), to_builtins(attributes or {}), stored]
+    event: list[Any]
+    if data is None:
+        event = [type, source, str(subject), None, rendered_with or None]
+    else:
+        event = [type, source, str(subject), to_builtins(attributes or {}), data]
     group.events.append(json_bytes(event))
     if config.subscriptions:
         group.deliveries += deliveries_for(

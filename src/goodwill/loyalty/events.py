@@ -86,8 +86,13 @@ async def emit_qualifying_purchase(
             at=now,
         ),
         now=now,
-        attributes={"program_id": str(program_id)},
+        attributes=None if as_written else stamp_attributes(program_id),
     )
+
+
+def stamp_attributes(program_id: uuid.UUID) -> dict[str, str]:
+    """The CloudEvents context attributes of a stamp's event."""
+    return {"program_id": str(program_id)}
 
 
 # What a stamp never changes once written: its ``qualifying_purchase.created`` is made of these.
@@ -103,9 +108,9 @@ _WRITTEN = (
 
 async def created_events_data(
     session: AsyncSession, ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
-    """The ``qualifying_purchase.created`` data of the stamps ``ids``, with their workspaces,
-    read from what their rows never change (``goodwill.events.refs``)."""
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any], dict[str, Any]]]:
+    """The ``qualifying_purchase.created`` data and attributes of the stamps ``ids``, with
+    their workspaces, read from what their rows never change (``goodwill.events.refs``)."""
     rows = await session.execute(
         select(*_WRITTEN).where(among(session, QualifyingPurchase.id, ids))
     )
@@ -120,6 +125,7 @@ async def created_events_data(
                 transaction_ref=row.transaction_ref,
                 at=row.created_at,
             ),
+            stamp_attributes(row.program_id),
         )
         for row in rows
     }

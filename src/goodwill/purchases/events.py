@@ -22,6 +22,7 @@ from goodwill.clock import format_time
 from goodwill.db.repository import among
 from goodwill.money import from_minor
 from goodwill.purchases.models import Purchase
+from goodwill.rewards.service import attributes
 
 
 def plain_number(value: Decimal) -> Decimal:
@@ -60,6 +61,7 @@ _WRITTEN_COLUMNS = (
     Purchase.id,
     Purchase.workspace_id,
     Purchase.customer_id,
+    Purchase.program_id,
     Purchase.promoter_id,
     Purchase.link_id,
     Purchase.items,
@@ -68,6 +70,16 @@ _WRITTEN_COLUMNS = (
     Purchase.utm_params,
     Purchase.created_at,
 )
+
+
+def purchase_attributes(
+    program_id: uuid.UUID | None, promoter_id: uuid.UUID | None
+) -> dict[str, str]:
+    """The CloudEvents context attributes of a purchase's events: its program and promoter,
+    none for a purchase attributed to nobody."""
+    if program_id is None:
+        return {}
+    return attributes(program_id, promoter_id)
 
 
 def purchase_created_data(purchase: Written, prefix: str) -> dict[str, Any]:
@@ -94,12 +106,18 @@ def purchase_created_data(purchase: Written, prefix: str) -> dict[str, Any]:
 
 async def created_events_data(
     session: AsyncSession, prefixes: Mapping[uuid.UUID, list[Any]]
-) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
-    """The ``purchase.created`` data of the purchases ``prefixes`` names, each with the event
-    type prefix stored with its event, and their workspaces (``goodwill.events.refs``)."""
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any], dict[str, Any]]]:
+    """The ``purchase.created`` data and attributes of the purchases ``prefixes`` names, each
+    with the event type prefix stored with its event, and their workspaces
+    (``goodwill.events.refs``)."""
     rows = await session.execute(
         select(*_WRITTEN_COLUMNS).where(among(session, Purchase.id, list(prefixes)))
     )
     return {
-        row.id: (row.workspace_id, purchase_created_data(row, prefixes[row.id][0])) for row in rows
+        row.id: (
+            row.workspace_id,
+            purchase_created_data(row, prefixes[row.id][0]),
+            purchase_attributes(row.program_id, row.promoter_id),
+        )
+        for row in rows
     }

@@ -32,6 +32,7 @@ from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
 from goodwill.purchases import explained
+from goodwill.purchases.events import purchase_attributes
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals import attribution
@@ -40,7 +41,6 @@ from goodwill.referrals.schemas import check_one_attribution
 from goodwill.rewards import grant
 from goodwill.rewards import service as rewards_service
 from goodwill.rewards.models import Reward
-from goodwill.rewards.service import attributes
 from goodwill.rules.engine import Decision
 from goodwill.workspaces import config as workspace_config
 
@@ -355,7 +355,6 @@ async def after_purchase_recorded(
         data=None,  # rendered from the purchase's row (goodwill.purchases.events)
         rendered_with=[event_type_prefix],
         now=now,
-        attributes=attributes_of(purchase),
     )
     rewards = (
         []
@@ -400,9 +399,7 @@ def loyalty_facts(purchase: Purchase, customer_metadata: Mapping[str, Any]) -> P
 
 
 def attributes_of(purchase: Purchase) -> dict[str, str]:
-    if purchase.program_id is None:
-        return {}
-    return attributes(purchase.program_id, purchase.promoter_id)
+    return purchase_attributes(purchase.program_id, purchase.promoter_id)
 
 
 _PURCHASE = Columns(Purchase)

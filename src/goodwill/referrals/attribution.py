@@ -476,17 +476,23 @@ async def save_referral(
         subject=referral.id,
         data=None,  # the row just written: rendered from it when read (created_events_data)
         now=now,
-        attributes=attributes(referral.program_id, referral.promoter_id),
     )
 
 
 async def created_events_data(
     session: AsyncSession, ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
-    """The ``referral.created`` data of the referrals ``ids``, with their workspaces
-    (``goodwill.events.refs``): a referral's row never changes once written."""
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any], dict[str, Any]]]:
+    """The ``referral.created`` data and attributes of the referrals ``ids``, with their
+    workspaces (``goodwill.events.refs``): a referral's row never changes once written."""
     rows = await session.scalars(select(Referral).where(among(session, Referral.id, ids)))
-    return {r.id: (r.workspace_id, to_builtins(ReferralOut.of(r))) for r in rows}
+    return {
+        r.id: (
+            r.workspace_id,
+            to_builtins(ReferralOut.of(r)),
+            attributes(r.program_id, r.promoter_id),
+        )
+        for r in rows
+    }
 
 
 def days_since(referred_at: datetime | None, at: datetime) -> int | None:

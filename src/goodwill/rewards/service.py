@@ -62,7 +62,7 @@ async def emit_reward(
         subject=reward.id,
         data=None if as_written else to_builtins(RewardOut.of(reward)),
         now=now,
-        attributes=attributes(reward.program_id, reward.promoter_id),
+        attributes=None if as_written else attributes(reward.program_id, reward.promoter_id),
     )
 
 
@@ -107,14 +107,15 @@ def created_row(written: Mapping[Any, Any]) -> dict[str, Any]:
 
 async def created_events_data(
     session: AsyncSession, ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any]]]:
-    """The ``reward.created`` data of the rewards ``ids``, with their workspaces, read from
-    what their rows never change (``goodwill.events.refs``)."""
+) -> dict[uuid.UUID, tuple[uuid.UUID, dict[str, Any], dict[str, Any]]]:
+    """The ``reward.created`` data and attributes of the rewards ``ids``, with their
+    workspaces, read from what their rows never change (``goodwill.events.refs``)."""
     rows = await session.execute(select(*_WRITTEN_COLUMNS).where(among(session, Reward.id, ids)))
     return {
         row.id: (
             row.workspace_id,
             to_builtins(RewardOut.of(view(Reward, created_row(row._mapping)))),
+            attributes(row.program_id, row.promoter_id),
         )
         for row in rows
     }
