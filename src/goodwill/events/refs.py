@@ -19,8 +19,8 @@ would have held.
 
 Each type's renderer belongs to the domain that owns the row (:data:`_RENDERERS`, imported
 when first needed): ``async (session, {id: arguments}) -> {id: (workspace_id, data,
-attributes)}``, from the columns that never change. A reference whose row is missing or in another workspace is a
-broken database, not a request's mistake: it raises.
+attributes)}``, from the columns that never change. A reference whose row is missing or in
+another workspace is a broken database, not a request's mistake: it raises.
 """
 
 from __future__ import annotations
