@@ -60,17 +60,14 @@ async def render(
 ) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]:
     """The data and attributes of every event in ``groups`` stored without its data, by
     ``(type, subject)``: one query per type."""
-    wanted: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)
-    arguments: dict[str, dict[uuid.UUID, list[Any]]] = defaultdict(dict)
+    wanted: dict[str, dict[uuid.UUID, tuple[uuid.UUID, list[Any]]]] = defaultdict(dict)
     for group in groups:
         for type_, named, args in group.references():
-            subject = uuid.UUID(named)
-            wanted[type_][subject] = group.workspace_id
-            arguments[type_][subject] = args
+            wanted[type_][uuid.UUID(named)] = (group.workspace_id, args)
     rendered: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for type_, subjects in wanted.items():
-        found = await _renderer(type_)(session, arguments[type_])
-        for subject, workspace_id in subjects.items():
+        found = await _renderer(type_)(session, {s: args for s, (_, args) in subjects.items()})
+        for subject, (workspace_id, _) in subjects.items():
             row = found.get(subject)
             if row is None or row[0] != workspace_id:
                 raise LookupError(f"{type_} {subject}: its row is not in its workspace")

@@ -20,34 +20,16 @@ and :func:`complete` puts them back when the purchase is read. An explanation st
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from goodwill.purchases.models import Purchase
+from goodwill.referrals.attribution import NOTHING_TO_ATTRIBUTE, Attributed
 from goodwill.rewards.schemas import RewardOut
 
 ROW_IDS = ("program_id", "promoter_id", "referral_id")
 REWARD_KEYS = ("reward_id", "unit", "amount")
-NOTHING: dict[str, Any] = {
-    "status": "none",
-    "via": None,
-    "program_id": None,
-    "promoter_id": None,
-    "referral_id": None,
-    "code": None,
-    "message": "no attribution was given and the customer has no referral",
-}
-
-
-class Row(Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def program_id(self) -> uuid.UUID | None: ...
-    @property
-    def promoter_id(self) -> uuid.UUID | None: ...
-    @property
-    def referral_id(self) -> uuid.UUID | None: ...
+NOTHING = Attributed("none", NOTHING_TO_ATTRIBUTE).explain()
 
 
 def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +55,7 @@ def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
 
 
 def complete(
-    kept: Mapping[str, Any], purchase: Row, rewards: Sequence[RewardOut]
+    kept: Mapping[str, Any], purchase: Purchase, rewards: Sequence[RewardOut]
 ) -> dict[str, Any]:
     """The explanation of ``purchase`` from what :func:`stored` kept of it and the purchase's
     ``rewards``. A fired rule whose reward is not among them is a broken database: it raises."""

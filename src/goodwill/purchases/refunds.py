@@ -22,9 +22,10 @@ from goodwill.http.encoding import to_builtins
 from goodwill.ids import new_id
 from goodwill.loyalty import service as loyalty
 from goodwill.money import from_minor, to_minor
+from goodwill.purchases.events import purchase_attributes
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import RefundCreate, RefundOut
-from goodwill.purchases.service import PurchaseRepository, attributes_of, loyalty_facts
+from goodwill.purchases.service import PurchaseRepository, loyalty_facts
 from goodwill.rewards import service as rewards_service
 from goodwill.rewards.models import Reward
 
@@ -122,7 +123,7 @@ async def after_refund_recorded(
         subject=purchase.id,
         data=to_builtins(RefundOut.of(refund, purchase)),
         now=now,
-        attributes=attributes_of(purchase),
+        attributes=purchase_attributes(purchase.program_id, purchase.promoter_id),
     )
     customer = await session.get(Customer, purchase.customer_id)
     await loyalty.record_refund(

@@ -32,7 +32,6 @@ from goodwill.loyalty import service as loyalty
 from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
 from goodwill.purchases import explained
-from goodwill.purchases.events import purchase_attributes
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals import attribution
@@ -396,10 +395,6 @@ def loyalty_facts(purchase: Purchase, customer_metadata: Mapping[str, Any]) -> P
         customer_metadata=customer_metadata,
         utm=purchase.utm_params or {},
     )
-
-
-def attributes_of(purchase: Purchase) -> dict[str, str]:
-    return purchase_attributes(purchase.program_id, purchase.promoter_id)
 
 
 _PURCHASE = Columns(Purchase)

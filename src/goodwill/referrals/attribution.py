@@ -86,6 +86,9 @@ class Touch:
     promoter: PromoterRef | None = None  # the link's, when it was read with the link
 
 
+NOTHING_TO_ATTRIBUTE = "no attribution was given and the customer has no referral"
+
+
 @dataclass
 class Attributed:
     """Whom an occurrence is attributed to, and whether that makes a new referral.
@@ -398,7 +401,7 @@ async def attribute(
             "referral",
         )
     if touch is None:
-        return Attributed("none", "no attribution was given and the customer has no referral")
+        return Attributed("none", NOTHING_TO_ATTRIBUTE)
     link = touch.link
     program = config.program(link.program_id)
     promoter = touch.promoter or await promoter_ref(session, workspace_id, link.promoter_id)
