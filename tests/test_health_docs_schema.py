@@ -36,12 +36,14 @@ from goodwill.purchases import service as purchases_service
 from goodwill.purchases.models import Purchase
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals.schemas import CustomerRef
+from goodwill.rewards import ledger
 from goodwill.settings import Settings
 from goodwill.webhooks.fanout import delivery_row
 from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces import service as workspaces
-from tests.conftest import BACKEND, PG_ADMIN_URL, Tenant, _pg_url
+from tests.conftest import BACKEND, PG_ADMIN_URL, FakeClock, Tenant, _pg_url, make_tenant
 from tests.db.test_raw import endpoint
+from tests.kit import Kit, code_of
 from tests.loyalty.helpers import COFFEE_CARD, item, make_customer, make_program, purchase
 
 
@@ -605,3 +607,145 @@ async def test_purchases_lines_and_fingerprints_convert_both_ways_across_0015(
                 )
     finally:
         await db.dispose()
+
+
+async def test_ledger_entries_keep_their_order_and_amounts_across_0019(scratch_url: str) -> None:
+    """Migration 0019 numbers the ledger's entries instead of giving each a UUID: going back
+    they get UUIDs of their times, coming back the same numbers in the same order, and the
+    next entry written is numbered after them."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    account = ("promoter", uuid.uuid4())
+    times = [datetime(2026, 12, 6, 19, minute, tzinfo=UTC) for minute in (1, 1, 2, 3)]
+    db = Database(settings)
+    try:
+        async with db.transaction() as session:
+            workspace = await workspaces.create_workspace(session, "w", times[0])
+        for n, at in enumerate(times):
+            async with db.transaction() as session:
+                await ledger.write(
+                    session,
+                    ledger.move(
+                        SimpleNamespace(  # type: ignore[arg-type]
+                            workspace_id=workspace.id,
+                            beneficiary="promoter",
+                            promoter_id=account[1],
+                            unit="EUR",
+                            id=None,
+                        ),
+                        "pending",
+                        "approved",
+                        100 + n,
+                        kind="approved",
+                        now=at,
+                    ),
+                )
+    finally:
+        await db.dispose()
+    entries_sql = "SELECT id, bucket, amount_minor, created_at FROM ledger_entries ORDER BY id"
+
+    def stored() -> list[Any]:
+        async def read() -> list[Any]:
+            again = Database(settings)
+            try:
+                async with again.engine.connect() as conn:
+                    return [tuple(r) for r in await conn.exec_driver_sql(entries_sql)]
+            finally:
+                await again.dispose()
+
+        return asyncio.run(read())
+
+    at_head = await asyncio.to_thread(stored)
+    assert [r[0] for r in at_head] == list(range(1, 9))
+    assert [r[2] for r in at_head] == [-100, 100, -101, 101, -102, 102, -103, 103]
+
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0018")
+    before = await asyncio.to_thread(stored)
+    assert [r[1:] for r in before] == [r[1:] for r in at_head]  # UUIDv7s: in the same order
+    assert len({r[0] for r in before}) == 8
+
+    await asyncio.to_thread(upgrade, settings)
+    assert await asyncio.to_thread(stored) == at_head
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+        async with db.transaction() as session:
+            await ledger.write(
+                session,
+                [
+                    ledger.account_entry(
+                        workspace.id,
+                        account,
+                        "EUR",
+                        bucket="paid",
+                        amount=5,
+                        kind="paid",
+                        now=times[-1],
+                    )
+                ],
+            )
+    finally:
+        await db.dispose()
+    assert [r[0] for r in await asyncio.to_thread(stored)] == list(range(1, 10))
+
+
+async def test_a_purchases_rewards_name_it_once_across_0020(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    """Migration 0020: a purchase's reward keeps its purchase in ``purchase_id`` alone (its
+    ``source_id`` is NULL); going back ``source_id`` is the purchase again, and a lead's
+    reward keeps its own source throughout. The API answers the same sources."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    kit = Kit(client_on, tenant)
+    program = await kit.program()
+    await kit.rule(program, reward={"type": "fixed", "amount": "5"})
+    await kit.rule(program, trigger="lead", reward={"type": "fixed", "amount": "1"})
+    ada = await kit.promoter(program)
+    bought = await kit.purchase(external_id="o-1", amount="20.00", code=code_of(ada))
+    await kit.post("/v1/leads", {"customer": {"source_id": "eve"}, "code": code_of(ada)}, 201)
+    answered = (await kit.get("/v1/rewards"))["data"]
+    sources = sorted((r["source"]["type"], r["source"]["id"], r["purchase_id"]) for r in answered)
+    assert len(sources) == 2
+    assert ("purchase", bought["id"], bought["id"]) in sources
+    sql = "SELECT source_type, source_id FROM rewards ORDER BY source_type"
+
+    def stored() -> list[Any]:
+        async def read() -> list[Any]:
+            again = Database(settings)
+            try:
+                async with again.engine.connect() as conn:
+                    return [tuple(r) for r in await conn.exec_driver_sql(sql)]
+            finally:
+                await again.dispose()
+
+        return asyncio.run(read())
+
+    as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
+    lead_source = next(s for s in sources if s[0] == "lead")[1]
+    at_head = await asyncio.to_thread(stored)
+    assert [(t, None if i is None else str(as_uuid(i))) for t, i in at_head] == [
+        ("lead", lead_source),
+        ("purchase", None),
+    ]
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0019")
+    back = await asyncio.to_thread(stored)
+    assert [(t, str(as_uuid(i))) for t, i in back] == [
+        ("lead", lead_source),
+        ("purchase", bought["id"]),
+    ]
+    await asyncio.to_thread(upgrade, settings)
+    assert [t for t, i in await asyncio.to_thread(stored) if i is None] == ["purchase"]
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+    finally:
+        await db.dispose()
+    assert (await kit.get("/v1/rewards"))["data"] == answered

@@ -24,7 +24,6 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import insert_into, raw
-from goodwill.ids import new_id
 from goodwill.rewards.models import LedgerEntry, Reward
 
 BUCKETS = ("pending", "approved", "paid", "clawback")
@@ -54,7 +53,6 @@ def account_entry(
 ) -> dict[str, Any]:
     assert bucket in BUCKETS
     return {
-        "id": new_id(),
         "workspace_id": workspace_id,
         "account_type": account[0],
         "account_id": account[1],

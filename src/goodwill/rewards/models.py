@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
-from goodwill.db.base import index_of_set, partial_index
+from goodwill.db.base import BigIntPK, index_of_set, partial_index
 
 
 class Reward(Base):
@@ -30,7 +30,9 @@ class Reward(Base):
     beneficiary: Mapped[str] = mapped_column(String(24))
     customer_id: Mapped[uuid.UUID | None]
     source_type: Mapped[str] = mapped_column(String(16))  # purchase | lead | click | event
-    source_id: Mapped[uuid.UUID]
+    # A purchase's reward keeps its purchase in ``purchase_id`` alone (migration 0020):
+    # ``source`` is what granted it, whatever the source.
+    source_id: Mapped[uuid.UUID | None]
     purchase_id: Mapped[uuid.UUID | None]
     unit: Mapped[str] = mapped_column(String(8))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -44,6 +46,13 @@ class Reward(Base):
     payout_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @property
+    def source(self) -> tuple[str, uuid.UUID]:
+        """What granted it: the source's type and id (a purchase's is ``purchase_id``)."""
+        found = self.purchase_id if self.source_type == "purchase" else self.source_id
+        assert found is not None, self.id
+        return self.source_type, found
 
     # Referral, purchase and customer ids are unique across workspaces: their indexes need
     # no workspace before them (queries still say it). The promoter's index is the one that
@@ -68,11 +77,15 @@ class LedgerEntry(Base):
     An account is a promoter or a customer; ``bucket`` is ``pending``, ``approved``, ``paid``
     or ``clawback`` (negative: owed back after a paid reward's purchase was refunded). A
     balance is the sum of an account's entries per unit and bucket.
+
+    Entries are numbered in the order written: nothing outside the ledger names one, so an
+    entry needs no UUID, and on SQLite its number is the row's own key, which needs no index
+    of its own (migration 0019).
     """
 
     __tablename__ = "ledger_entries"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
     account_type: Mapped[str] = mapped_column(String(16))  # promoter | customer
     account_id: Mapped[uuid.UUID]

@@ -98,7 +98,7 @@ class RewardOut(Output):
             beneficiary=r.beneficiary,
             customer_id=r.customer_id,
             referral_id=r.referral_id,
-            source=RewardSource(type=r.source_type, id=r.source_id),
+            source=RewardSource(*r.source),
             purchase_id=r.purchase_id,
             unit=r.unit,
             amount=amount_of(r.amount_minor, r.unit),

@@ -93,7 +93,11 @@ def created_row(written: Mapping[Any, Any]) -> dict[str, Any]:
     hold has ended when it is created, else pending. ``goodwill.rewards.grant.write`` inserts
     it, and :func:`created_events_data` renders its ``reward.created`` from it again."""
     approved = written["hold_until"] <= written["created_at"]
+    by_purchase = written["source_type"] == "purchase"
+    if by_purchase and written["source_id"] not in (None, written["purchase_id"]):
+        raise ValueError("a purchase's reward names its purchase as its source")
     return {name: written[name] for name in WRITTEN} | {
+        "source_id": None if by_purchase else written["source_id"],
         "reversed_minor": 0,
         "status": "approved" if approved else "pending",
         "void_reason": None,
@@ -193,7 +197,7 @@ async def for_sources(
         .order_by(Reward.id)
     )
     for reward in (await session.scalars(stmt)).all():
-        found[reward.source_id].append(reward)
+        found[reward.source[1]].append(reward)
     return found
 
 
