@@ -690,17 +690,19 @@ async def test_ledger_entries_keep_their_order_and_amounts_across_0019(scratch_u
     assert [r[0] for r in await asyncio.to_thread(stored)] == list(range(1, 10))
 
 
-async def test_a_purchases_rewards_name_it_once_across_0020(
+async def test_what_a_new_row_repeats_is_stored_once_across_0020(
     scratch_url: str, client_on: AsyncClient
 ) -> None:
     """Migration 0020: a purchase's reward keeps its purchase in ``purchase_id`` alone (its
-    ``source_id`` is NULL); going back ``source_id`` is the purchase again, and a lead's
-    reward keeps its own source throughout. The API answers the same sources."""
+    ``source_type`` and ``source_id`` are NULL), and a new reward, purchase or stamp has no
+    ``updated_at`` until it changes; going back every one is written out again, and a lead's
+    reward keeps its own source throughout. The API answers the same before and after."""
     settings = Settings(database_url=scratch_url)
     await asyncio.to_thread(upgrade, settings)
     db = Database(settings)
     try:
         tenant = await make_tenant(db, FakeClock())
+        await make_program(db, tenant.workspace_id, "stamps", COFFEE_CARD, now=FakeClock()())
     finally:
         await db.dispose()
     kit = Kit(client_on, tenant)
@@ -711,37 +713,54 @@ async def test_a_purchases_rewards_name_it_once_across_0020(
     bought = await kit.purchase(external_id="o-1", amount="20.00", code=code_of(ada))
     await kit.post("/v1/leads", {"customer": {"source_id": "eve"}, "code": code_of(ada)}, 201)
     answered = (await kit.get("/v1/rewards"))["data"]
+    purchase_answer = await kit.get(f"/v1/purchases/{bought['id']}")
     sources = sorted((r["source"]["type"], r["source"]["id"], r["purchase_id"]) for r in answered)
     assert len(sources) == 2
     assert ("purchase", bought["id"], bought["id"]) in sources
-    sql = "SELECT source_type, source_id FROM rewards ORDER BY source_type"
+    assert {r["updated_at"] for r in answered} == {r["created_at"] for r in answered}
+    lead_source = next(s for s in sources if s[0] == "lead")[1]
+    as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
 
     def stored() -> list[Any]:
         async def read() -> list[Any]:
             again = Database(settings)
             try:
                 async with again.engine.connect() as conn:
-                    return [tuple(r) for r in await conn.exec_driver_sql(sql)]
+                    rows = await conn.exec_driver_sql(
+                        "SELECT source_type, source_id, updated_at IS NULL FROM rewards"
+                    )
+                    rewards = sorted(
+                        (t or "", None if i is None else str(as_uuid(i)), bool(u))
+                        for t, i, u in rows
+                    )
+                    unchanged = [
+                        (
+                            await conn.exec_driver_sql(
+                                f"SELECT count(*) FROM {t} WHERE updated_at IS NULL"  # noqa: S608
+                            )
+                        ).scalar_one()
+                        for t in ("purchases", "qualifying_purchases")
+                    ]
+                    return [rewards, unchanged]
             finally:
                 await again.dispose()
 
         return asyncio.run(read())
 
-    as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
-    lead_source = next(s for s in sources if s[0] == "lead")[1]
-    at_head = await asyncio.to_thread(stored)
-    assert [(t, None if i is None else str(as_uuid(i))) for t, i in at_head] == [
-        ("lead", lead_source),
-        ("purchase", None),
+    assert await asyncio.to_thread(stored) == [
+        [("", None, True), ("lead", lead_source, True)],
+        [1, 1],
     ]
     await asyncio.to_thread(command.downgrade, alembic_config(settings), "0019")
-    back = await asyncio.to_thread(stored)
-    assert [(t, str(as_uuid(i))) for t, i in back] == [
-        ("lead", lead_source),
-        ("purchase", bought["id"]),
+    assert await asyncio.to_thread(stored) == [
+        [("lead", lead_source, False), ("purchase", bought["id"], False)],
+        [0, 0],
     ]
     await asyncio.to_thread(upgrade, settings)
-    assert [t for t, i in await asyncio.to_thread(stored) if i is None] == ["purchase"]
+    assert await asyncio.to_thread(stored) == [
+        [("", None, True), ("lead", lead_source, True)],
+        [1, 1],
+    ]
     db = Database(settings)
     try:
         async with db.engine.connect() as conn:
@@ -749,3 +768,4 @@ async def test_a_purchases_rewards_name_it_once_across_0020(
     finally:
         await db.dispose()
     assert (await kit.get("/v1/rewards"))["data"] == answered
+    assert await kit.get(f"/v1/purchases/{bought['id']}") == purchase_answer

@@ -86,7 +86,7 @@ class QualifyingPurchase(Base):
     redeemed_at: Mapped[datetime | None]
     unredeemed_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]  # NULL until it changes (migration 0020)
 
     __table_args__ = (
         UniqueConstraint("purchase_id", "program_id", "stamp_index"),

@@ -67,7 +67,7 @@ async def add_stamps(
             "redeemed_at": None,
             "unredeemed_at": None,
             "voided_at": None,
-            "updated_at": now,
+            "updated_at": None,
         }
         if new_purchase:
             new_rows.append(row)

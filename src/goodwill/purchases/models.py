@@ -41,7 +41,12 @@ class Purchase(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(PackedJSON, default=dict)
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]  # NULL until it changes (migration 0020)
+
+    @property
+    def changed_at(self) -> datetime:
+        """When it last changed: ``updated_at``, or ``created_at`` until it changes."""
+        return self.updated_at or self.created_at
 
     # Promoter ids are unique across workspaces: their index needs no workspace before them
     # (queries still say it; migration 0013). The customer's keeps it, which makes the count

@@ -152,7 +152,7 @@ class PurchaseOut(Output):
             purchase_number=p.purchase_number,
             occurred_at=format_time(p.occurred_at),
             created_at=format_time(p.created_at),
-            updated_at=format_time(p.updated_at),
+            updated_at=format_time(p.changed_at),
             rewards=rewards,
             refunds=[RefundOut.of(r, p) for r in refunds],
             explanation=Explanation.of(explained.complete(p.explanation, p, rewards)),

@@ -296,7 +296,7 @@ async def record(
         },
         "occurred_at": occurred_at,
         "created_at": now,
-        "updated_at": now,
+        "updated_at": None,
     }
     if attributed.status == "refused":  # known program and promoter, but no referral
         values["program_id"] = values["promoter_id"] = None

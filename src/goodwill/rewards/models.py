@@ -29,9 +29,9 @@ class Reward(Base):
     # Who receives it: the promoter, or the referred customer (double-sided programs).
     beneficiary: Mapped[str] = mapped_column(String(24))
     customer_id: Mapped[uuid.UUID | None]
-    source_type: Mapped[str] = mapped_column(String(16))  # purchase | lead | click | event
-    # A purchase's reward keeps its purchase in ``purchase_id`` alone (migration 0020):
-    # ``source`` is what granted it, whatever the source.
+    # lead | click | event, and its id; a purchase's reward keeps its purchase in
+    # ``purchase_id`` alone (both NULL, migration 0020). ``source`` is what granted it.
+    source_type: Mapped[str | None] = mapped_column(String(16))
     source_id: Mapped[uuid.UUID | None]
     purchase_id: Mapped[uuid.UUID | None]
     unit: Mapped[str] = mapped_column(String(8))
@@ -45,14 +45,21 @@ class Reward(Base):
     voided_at: Mapped[datetime | None]
     payout_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]  # NULL until it changes (migration 0020)
+
+    @property
+    def changed_at(self) -> datetime:
+        """When it last changed: ``updated_at``, or ``created_at`` until it changes."""
+        return self.updated_at or self.created_at
 
     @property
     def source(self) -> tuple[str, uuid.UUID]:
         """What granted it: the source's type and id (a purchase's is ``purchase_id``)."""
-        found = self.purchase_id if self.source_type == "purchase" else self.source_id
-        assert found is not None, self.id
-        return self.source_type, found
+        if self.source_type is None:
+            assert self.purchase_id is not None, self.id
+            return "purchase", self.purchase_id
+        assert self.source_id is not None, self.id
+        return self.source_type, self.source_id
 
     # Referral, purchase and customer ids are unique across workspaces: their indexes need
     # no workspace before them (queries still say it). The promoter's index is the one that

@@ -112,7 +112,7 @@ class RewardOut(Output):
             voided_at=when(r.voided_at),
             payout_id=r.payout_id,
             created_at=format_time(r.created_at),
-            updated_at=format_time(r.updated_at),
+            updated_at=format_time(r.changed_at),
         )
 
 

@@ -93,10 +93,11 @@ def created_row(written: Mapping[Any, Any]) -> dict[str, Any]:
     hold has ended when it is created, else pending. ``goodwill.rewards.grant.write`` inserts
     it, and :func:`created_events_data` renders its ``reward.created`` from it again."""
     approved = written["hold_until"] <= written["created_at"]
-    by_purchase = written["source_type"] == "purchase"
+    by_purchase = written["source_type"] in ("purchase", None)
     if by_purchase and written["source_id"] not in (None, written["purchase_id"]):
         raise ValueError("a purchase's reward names its purchase as its source")
     return {name: written[name] for name in WRITTEN} | {
+        "source_type": None if by_purchase else written["source_type"],
         "source_id": None if by_purchase else written["source_id"],
         "reversed_minor": 0,
         "status": "approved" if approved else "pending",
@@ -105,7 +106,7 @@ def created_row(written: Mapping[Any, Any]) -> dict[str, Any]:
         "paid_at": None,
         "voided_at": None,
         "payout_id": None,
-        "updated_at": written["created_at"],
+        "updated_at": None,
     }
 
 
