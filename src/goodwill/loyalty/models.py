@@ -90,7 +90,8 @@ class QualifyingPurchase(Base):
 
     __table_args__ = (
         UniqueConstraint("purchase_id", "program_id", "stamp_index"),
-        Index("ix_qualifying_purchases_card_id_status", "card_id", "status"),
+        # A card's stamps, by status when read (a card holds few): migration 0021.
+        Index("ix_qualifying_purchases_card_id", "card_id"),
         index_of_set("ix_qualifying_purchases_redemption_id", "redemption_id"),
     )
 
