@@ -90,6 +90,11 @@ async def test_every_kind_of_attribution_reads_back_as_answered(
         held += [r["id"] for r in purchase["rewards"]]
         assert not [i for i in held if i in text], text
     assert await _kept(db, answered[3]["id"]) == {"attribution": "none", "rules": []}
+    # A fired rule keeps its id and name: its code, reason and cap say what every fired
+    # rule's say, and its reward is the purchase's.
+    assert [set(r) for r in (await _kept(db, answered[0]["id"]))["rules"]] == [
+        {"rule_id", "rule_name", "fired"}
+    ] * 3
 
     async def read_back() -> list[dict[str, Any]]:
         one = [await kit.get(f"/v1/purchases/{p['id']}") for p in answered]
@@ -141,3 +146,25 @@ def test_a_fired_rule_without_its_reward_is_a_broken_database() -> None:
     kept = {"attribution": "none", "rules": [{"rule_id": str(uuid.uuid4()), "fired": True}]}
     with pytest.raises(LookupError, match="no reward of rule"):
         explained.complete(kept, purchase, [])
+
+
+def test_a_fired_rule_keeps_what_it_says_otherwise() -> None:
+    rule = {
+        "rule_id": "r",
+        "rule_name": "10% capped",
+        "fired": True,
+        "code": "fired",
+        "reason": None,
+        "reward_id": "x",
+        "unit": "EUR",
+        "amount": "20.00",
+        "capped": True,
+    }
+    row = dict.fromkeys(("program_id", "promoter_id", "referral_id"))
+    kept = explained.stored(
+        {"attribution": explained.NOTHING, "rules": [rule, rule | {"capped": False}]}, row
+    )
+    assert kept["rules"] == [
+        {"rule_id": "r", "rule_name": "10% capped", "fired": True, "capped": True},
+        {"rule_id": "r", "rule_name": "10% capped", "fired": True},
+    ]

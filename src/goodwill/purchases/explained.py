@@ -11,7 +11,8 @@ referred purchase's row. So :func:`stored` leaves out
   promoter the row does not: those stay);
 - the row's promoter id inside the message, stored as the list of the text around it;
 - each fired rule's ``reward_id``, ``unit`` and ``amount``, found again among the purchase's
-  rewards by rule (a purchase makes at most one reward per rule);
+  rewards by rule (a purchase makes at most one reward per rule), and what a fired rule
+  says unless it says otherwise (:data:`FIRED`: ``"code": "fired"``, no reason, not capped);
 - an attribution to nothing, the same for every unattributed purchase, stored as ``"none"``;
 
 and :func:`complete` puts them back when the purchase is read. An explanation stored whole
@@ -29,7 +30,16 @@ from goodwill.rewards.schemas import RewardOut
 
 ROW_IDS = ("program_id", "promoter_id", "referral_id")
 REWARD_KEYS = ("reward_id", "unit", "amount")
+FIRED = {"code": "fired", "reason": None, "capped": False}
 NOTHING = Attributed("none", NOTHING_TO_ATTRIBUTE).explain()
+
+
+def _implied(key: str, value: Any) -> bool:
+    """Whether a fired rule's ``key`` says what :data:`FIRED` says (``False`` is not ``0``)."""
+    if key not in FIRED:
+        return False
+    default = FIRED[key]
+    return type(value) is type(default) and value == default
 
 
 def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,7 +58,9 @@ def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
         if promoter is not None and str(promoter) in attribution["message"]:
             attribution["message"] = attribution["message"].split(str(promoter))
     rules = [
-        {k: v for k, v in rule.items() if k not in REWARD_KEYS} if rule["fired"] else rule
+        {k: v for k, v in rule.items() if k not in REWARD_KEYS and not _implied(k, v)}
+        if rule["fired"]
+        else rule
         for rule in explanation["rules"]
     ]
     return {"attribution": attribution, "rules": rules}
@@ -85,12 +97,18 @@ def complete(
                 f"purchase {purchase.id}: no reward of rule {rule['rule_id']} to explain"
             )
         rules.append(
-            rule
-            | {
+            {
+                "rule_id": rule["rule_id"],
+                "rule_name": rule["rule_name"],
+                "fired": True,
+                "code": rule.get("code", FIRED["code"]),
+                "reason": rule.get("reason", FIRED["reason"]),
                 "reward_id": str(reward.id),
                 "unit": reward.unit,
                 "amount": str(reward.amount),
+                "capped": rule.get("capped", FIRED["capped"]),
             }
+            | rule
         )
     completed = dict(kept) | {"rules": rules}
     if attribution is not None:
