@@ -66,7 +66,13 @@ def _sqlite_table(name: str, id_column: str) -> str:
 )"""
 
 
-def _sqlite_swap(new: str) -> None:
+def _sqlite_rebuild(id_column: str, ids: str | None, order: str) -> None:
+    """Rebuild the table with ``id_column`` as its key, filled from the column ``ids`` (or
+    numbered, with ``None``), its rows copied in ``order``."""
+    new = f"{TABLE}__rebuilt"
+    op.execute(_sqlite_table(new, id_column))
+    into, values = (f"id, {COLUMNS}", f"{ids}, {COLUMNS}") if ids else (COLUMNS, COLUMNS)
+    op.execute(f'INSERT INTO "{new}" ({into}) SELECT {values} FROM {TABLE} ORDER BY {order}')  # noqa: S608 - fixed names
     op.execute(f'DROP TABLE "{TABLE}"')
     op.execute(f'ALTER TABLE "{new}" RENAME TO "{TABLE}"')
     for index, column in INDEXES:
@@ -76,13 +82,7 @@ def _sqlite_swap(new: str) -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        new = f"{TABLE}__numbered"
-        op.execute(_sqlite_table(new, "id INTEGER NOT NULL"))
-        op.execute(
-            f'INSERT INTO "{new}" ({COLUMNS}) '  # noqa: S608 - fixed names
-            f"SELECT {COLUMNS} FROM {TABLE} ORDER BY created_at, id"
-        )
-        _sqlite_swap(new)
+        _sqlite_rebuild("id INTEGER NOT NULL", None, "created_at, id")
         return
     op.execute(f"ALTER TABLE {TABLE} DROP CONSTRAINT pk_ledger_entries")
     op.execute(f"ALTER TABLE {TABLE} RENAME COLUMN id TO uuid_id")
@@ -125,13 +125,7 @@ def downgrade() -> None:
     if bind.dialect.name == "sqlite":
         op.execute(f"ALTER TABLE {TABLE} ADD COLUMN uuid_id BLOB")
         _uuids(bind, "uuid_id", sqlite=True)
-        new = f"{TABLE}__uuids"
-        op.execute(_sqlite_table(new, "id BLOB NOT NULL"))
-        op.execute(
-            f'INSERT INTO "{new}" (id, {COLUMNS}) '  # noqa: S608 - fixed names
-            f"SELECT uuid_id, {COLUMNS} FROM {TABLE} ORDER BY id"
-        )
-        _sqlite_swap(new)
+        _sqlite_rebuild("id BLOB NOT NULL", "uuid_id", "id")
         return
     op.execute(f"ALTER TABLE {TABLE} ADD COLUMN uuid_id UUID")
     _uuids(bind, "uuid_id", sqlite=False)
