@@ -85,6 +85,21 @@ def schema_diff(sync_conn):  # type: ignore[no-untyped-def]
     return compare_metadata(MigrationContext.configure(sync_conn), metadata)
 
 
+def rows_of(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` reads, on a connection of its own: called from a thread, between
+    migrations, while the test's event loop waits."""
+
+    async def read() -> list[tuple[Any, ...]]:
+        db = Database(settings)
+        try:
+            async with db.engine.connect() as conn:
+                return [tuple(r) for r in await conn.exec_driver_sql(sql)]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
 async def test_migrated_schema_matches_the_models(db: Database) -> None:
     async with db.engine.connect() as conn:
         differences = await conn.run_sync(schema_diff)
@@ -182,15 +197,7 @@ async def test_a_rows_events_become_rows_of_their_own_going_back_to_0011(
     assert [i.int - ids[0].int for i in ids] == [0, 1, 2]
 
     def stored(sql: str) -> list[Any]:
-        async def read() -> list[Any]:
-            db = Database(settings)
-            try:
-                async with db.engine.connect() as conn:
-                    return list(await conn.exec_driver_sql(sql))
-            finally:
-                await db.dispose()
-
-        return asyncio.run(read())
+        return rows_of(settings, sql)
 
     await asyncio.to_thread(command.downgrade, alembic_config(settings), "0011")
     rows = await asyncio.to_thread(stored, "SELECT id, type, body FROM events ORDER BY seq")
@@ -391,15 +398,7 @@ async def test_rows_stored_at_0006_read_the_same_at_the_latest_revision_and_back
         await db.dispose()
 
     def stored(sql: str) -> list[Any]:
-        async def read() -> list[Any]:
-            db = Database(settings)
-            try:
-                async with db.engine.connect() as conn:
-                    return [row[0] for row in await conn.exec_driver_sql(sql)]
-            finally:
-                await db.dispose()
-
-        return asyncio.run(read())
+        return [row[0] for row in rows_of(settings, sql)]
 
     events_sql, purchases_sql = (
         "SELECT data FROM events ORDER BY seq",
@@ -479,15 +478,7 @@ async def test_stamps_keep_their_rows_and_their_uniqueness_across_0014(scratch_u
     )
 
     def stored() -> list[Any]:
-        async def read() -> list[Any]:
-            again = Database(settings)
-            try:
-                async with again.engine.connect() as conn:
-                    return [tuple(r) for r in await conn.exec_driver_sql(stamps_sql)]
-            finally:
-                await again.dispose()
-
-        return asyncio.run(read())
+        return rows_of(settings, stamps_sql)
 
     try:
         async with db.transaction() as session:
@@ -555,16 +546,9 @@ async def test_purchases_lines_and_fingerprints_convert_both_ways_across_0015(
         await db.dispose()
 
     def stored() -> list[Any]:
-        async def read() -> list[Any]:
-            again = Database(settings)
-            try:
-                async with again.engine.connect() as conn:
-                    sql = "SELECT external_id, items, fingerprint FROM purchases ORDER BY id"
-                    return [tuple(r) for r in await conn.exec_driver_sql(sql)]
-            finally:
-                await again.dispose()
-
-        return asyncio.run(read())
+        return rows_of(
+            settings, "SELECT external_id, items, fingerprint FROM purchases ORDER BY id"
+        )
 
     at_head = await asyncio.to_thread(stored)
     expected_lines = [
@@ -645,15 +629,7 @@ async def test_ledger_entries_keep_their_order_and_amounts_across_0019(scratch_u
     entries_sql = "SELECT id, bucket, amount_minor, created_at FROM ledger_entries ORDER BY id"
 
     def stored() -> list[Any]:
-        async def read() -> list[Any]:
-            again = Database(settings)
-            try:
-                async with again.engine.connect() as conn:
-                    return [tuple(r) for r in await conn.exec_driver_sql(entries_sql)]
-            finally:
-                await again.dispose()
-
-        return asyncio.run(read())
+        return rows_of(settings, entries_sql)
 
     at_head = await asyncio.to_thread(stored)
     assert [r[0] for r in at_head] == list(range(1, 9))
@@ -722,30 +698,15 @@ async def test_what_a_new_row_repeats_is_stored_once_across_0020(
     as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
 
     def stored() -> list[Any]:
-        async def read() -> list[Any]:
-            again = Database(settings)
-            try:
-                async with again.engine.connect() as conn:
-                    rows = await conn.exec_driver_sql(
-                        "SELECT source_type, source_id, updated_at IS NULL FROM rewards"
-                    )
-                    rewards = sorted(
-                        (t or "", None if i is None else str(as_uuid(i)), bool(u))
-                        for t, i, u in rows
-                    )
-                    unchanged = [
-                        (
-                            await conn.exec_driver_sql(
-                                f"SELECT count(*) FROM {t} WHERE updated_at IS NULL"  # noqa: S608
-                            )
-                        ).scalar_one()
-                        for t in ("purchases", "qualifying_purchases")
-                    ]
-                    return [rewards, unchanged]
-            finally:
-                await again.dispose()
-
-        return asyncio.run(read())
+        rows = rows_of(settings, "SELECT source_type, source_id, updated_at IS NULL FROM rewards")
+        rewards = sorted(
+            (t or "", None if i is None else str(as_uuid(i)), bool(u)) for t, i, u in rows
+        )
+        unchanged = [
+            rows_of(settings, f"SELECT count(*) FROM {t} WHERE updated_at IS NULL")[0][0]  # noqa: S608
+            for t in ("purchases", "qualifying_purchases")
+        ]
+        return [rewards, unchanged]
 
     assert await asyncio.to_thread(stored) == [
         [("", None, True), ("lead", lead_source, True)],

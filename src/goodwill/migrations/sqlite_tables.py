@@ -1,8 +1,9 @@
 """Changing a SQLite table's columns in a migration, which SQLite cannot do in place.
 
 SQLite's documented procedure: create the new table, copy the rows, drop the old one, rename
-the new one, recreate its indexes and triggers. Migrations run with foreign keys off on SQLite; the other
-tables' references to the one rebuilt are checked at the end (``PRAGMA foreign_key_check``).
+the new one, recreate its indexes and triggers. Migrations run with foreign keys off on
+SQLite; the other tables' references to the one rebuilt are checked at the end (``PRAGMA
+foreign_key_check``).
 """
 
 from __future__ import annotations
