@@ -32,10 +32,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     idempotency_retention_hours: int = 48
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     database_pool_size: int = 20
-    # How PostgreSQL plans Goodwill's prepared statements (docs/operations.md).
-    postgres_plan_cache_mode: Literal["force_custom_plan", "auto", "force_generic_plan"] = (
-        "force_custom_plan"
-    )
+    # How PostgreSQL plans Goodwill's prepared statements, and how long a connection (with the
+    # plans it cached) is used before a new one replaces it (docs/operations.md).
+    postgres_plan_cache_mode: Literal["force_custom_plan", "auto", "force_generic_plan"] = "auto"
+    postgres_connection_max_age_seconds: Positive = 30.0
     public_base_url: str = "http://127.0.0.1:8000"
     # The benchmark's echo endpoint (make bench); never needed in production.
     bench_echo: bool = False

@@ -55,25 +55,29 @@ class Database:
                 sqlite_path(settings.async_database_url)
             )
         else:
-            # In each connection's startup packet (no round trip). plan_cache_mode: every
-            # prepared statement is planned for the values it runs with, by default. A plan
-            # for any value is cached on a statement's sixth run, often while its tables are
-            # still small or unanalyzed (a new install, the first minutes of a burst; for good
-            # where autovacuum is off); every index that starts with ``workspace_id`` then
-            # costs the same and the first one made wins: the purchase path's replay check read
-            # all of a workspace's purchases through the promoter index that way, 1 ms after
-            # 4,000 and growing, until an ANALYZE replaced the plan. A plan for the values sees
-            # the table's current size and, for a shop that dwarfs the others, its own rows;
-            # planning costs PostgreSQL some tens of microseconds per statement.
+            # In each connection's startup packet (no round trip). With plan_cache_mode=auto
+            # PostgreSQL plans a prepared statement for its values five times, then keeps one
+            # plan for any value: planning is most of PostgreSQL's own work on the purchase
+            # path (0.46 of its 1.4 ms, every statement planned). A plan kept while its tables
+            # were still empty can pick the wrong index (each one starting with workspace_id
+            # costs the same then) and keeps it until the table is analyzed. So a connection is
+            # used for at most postgres_connection_max_age_seconds: its successor prepares its
+            # statements again and plans them against the tables as they are then, statistics
+            # or not (docs/operations.md, "PostgreSQL plans").
             kwargs["connect_args"] = {
                 "server_settings": {"plan_cache_mode": settings.postgres_plan_cache_mode}
             }
+            kwargs["pool_recycle"] = settings.postgres_connection_max_age_seconds
         self.engine: AsyncEngine = create_async_engine(settings.async_database_url, **kwargs)
         if not self.is_sqlite:
             _discard_closed_connections(self.engine)
         # Single statements outside a transaction (authentication, a click on PostgreSQL) run
         # on connections held out of the pool: a checkout costs more than such a statement.
-        self._held = HeldConnections(self.engine, limit=max(1, settings.database_pool_size // 2))
+        self._held = HeldConnections(
+            self.engine,
+            limit=max(1, settings.database_pool_size // 2),
+            max_age=None if self.is_sqlite else settings.postgres_connection_max_age_seconds,
+        )
         # What every session of this database may share: the caches of goodwill.workspaces.config
         self.shared: dict[str, Any] = {}
         self._group: GroupCommit | None = None

@@ -14,11 +14,15 @@ What keeps this safe:
   it) instead of being held again; one the server has closed is noticed before use, without
   a round trip, and dropped;
 * at most ``limit`` are held idle; the rest go back to the pool, so transactions always find
-  connections there.
+  connections there;
+* on PostgreSQL one is held for at most ``max_age`` seconds after it was taken from the pool,
+  then given back (which replaces it once the pool's own age limit has passed): its cached
+  plans are remade on a fresh connection (``goodwill.db.engine``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,12 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from goodwill.db import raw
 
+_Held = tuple[AsyncConnection, raw.Raw, float]  # the connection, its statements, when taken
+
 
 class HeldConnections:
-    def __init__(self, engine: AsyncEngine, limit: int) -> None:
+    def __init__(self, engine: AsyncEngine, limit: int, max_age: float | None = None) -> None:
         self._engine = engine
         self._limit = limit
-        self._idle: list[tuple[AsyncConnection, raw.Raw]] = []
+        self._max_age = max_age
+        self._idle: list[_Held] = []
         self._closed = False
 
     @property
@@ -48,20 +55,29 @@ class HeldConnections:
             yield held[1]
             clean = True
         finally:
-            if clean and not self._closed and len(self._idle) < self._limit and _open(held[0]):
+            if clean and self._keeps(held):
                 self._idle.append(held)
             else:
                 await held[0].close()
 
-    async def _take(self) -> tuple[AsyncConnection, raw.Raw]:
+    def _usable(self, held: _Held) -> bool:
+        young = self._max_age is None or time.monotonic() - held[2] < self._max_age
+        return young and _open(held[0])
+
+    def _keeps(self, held: _Held) -> bool:
+        return not self._closed and len(self._idle) < self._limit and self._usable(held)
+
+    async def _take(self) -> _Held:
         while self._idle:
-            conn, db = self._idle.pop()
-            if _open(conn):
-                return conn, db
-            await conn.close()  # the pool discards it: goodwill.db.engine, on checkout
+            held = self._idle.pop()
+            if self._usable(held):
+                return held
+            # Back to the pool, which discards a closed one (goodwill.db.engine, on checkout)
+            # and replaces one past its age.
+            await held[0].close()
         conn = await self._engine.connect()
         try:
-            return conn, await raw.raw_reads(conn)
+            return conn, await raw.raw_reads(conn), time.monotonic()
         except BaseException:
             await conn.close()
             raise
@@ -70,7 +86,7 @@ class HeldConnections:
         """Give every idle connection back to the pool; later ones are not held."""
         self._closed = True
         while self._idle:
-            conn, _ = self._idle.pop()
+            conn, _, _ = self._idle.pop()
             await conn.close()
 
 
