@@ -66,7 +66,14 @@ class EventGroup(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (
-        Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
+        # SQLite's feed reads by seq; PostgreSQL records every row's txid and its feed reads
+        # the index after this one: there this one is partial, and empty (migration 0022).
+        Index(
+            "ix_events_workspace_id_seq",
+            "workspace_id",
+            "seq",
+            postgresql_where=text("txid IS NULL"),
+        ),
         # SQLite never records txid: there the index is partial, and empty (migration 0006).
         Index(
             "ix_events_workspace_id_txid_seq",
