@@ -14,23 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import tempfile
 import uuid
 from pathlib import Path
 
-from bench.server import backend, goodwill, serve
-from bench.workload import load, write_script
+from bench.server import backend, migrated_workspace, serve
+from bench.workload import THREAD_IDS_LUA, load, write_script
 from bench.wrk import run_wrk
 
-NEW_CUSTOMER_LUA = r"""
+NEW_CUSTOMER_LUA = (
+    THREAD_IDS_LUA
+    + r"""
 counter = 0
-setup_count = 0
-function setup(thread)
-  setup_count = setup_count + 1
-  thread:set("thread_id", setup_count)
-  table.insert(threads, thread)
-end
 function init(args) run_id = args[1] end
 function request()
   counter = counter + 1
@@ -41,6 +36,7 @@ function request()
   return wrk.format("POST", path, headers, body)
 end
 """
+)
 
 
 def main() -> None:
@@ -56,12 +52,9 @@ def main() -> None:
             "GOODWILL_LOG_LEVEL": "warning",
             "GOODWILL_RUN_WORKER": "false",
         }
-        goodwill(env, "migrate")
-        workspace_id = goodwill(env, "workspace", "create", "Burst").strip()
-        key = re.search(r"gw_sk_\S+", goodwill(env, "key", "create", "--workspace", workspace_id))
-        assert key is not None
+        key = migrated_workspace(env, "Burst")
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
-            ws = asyncio.run(load(server.base_url, key.group(0), promoters=2, customers=2))
+            ws = asyncio.run(load(server.base_url, key, promoters=2, customers=2))
             script = write_script(Path(tmp) / "burst.lua", ws, NEW_CUSTOMER_LUA)
             rates = []
             for _ in range(args.windows):

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sqlite3
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import checks
-from bench.server import Backend, backend, goodwill, serve
+from bench.server import Backend, backend, migrated_workspace, serve
 from bench.workload import CLICK_LUA, EVENT_LUA, PURCHASE_LUA, load, write_script
 from bench.wrk import WrkResult, ensure_wrk, run_wrk
 
@@ -56,16 +55,13 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
             "GOODWILL_BENCH_ECHO": "true",
             "GOODWILL_WEBHOOK_ALLOW_PRIVATE": "true",
         }
-        goodwill(env, "migrate")
-        workspace_id = goodwill(env, "workspace", "create", "Bench").strip()
-        key = re.search(r"gw_sk_\S+", goodwill(env, "key", "create", "--workspace", workspace_id))
-        assert key is not None
+        key = migrated_workspace(env, "Bench")
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             ws = asyncio.run(
                 load(
                     server.base_url,
-                    key.group(0),
+                    key,
                     promoters=200 if quick else 1000,
                     customers=2000 if quick else 10000,
                 )

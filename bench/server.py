@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,6 +84,17 @@ def goodwill(env: dict[str, str], *args: str) -> str:
     if out.returncode != 0:
         raise RuntimeError(f"goodwill {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
+
+
+def migrated_workspace(env: dict[str, str], name: str) -> str:
+    """Migrate the database of ``env``, create a workspace named ``name`` and a secret key for
+    it with the CLI, as a user would; the key."""
+    goodwill(env, "migrate")
+    workspace_id = goodwill(env, "workspace", "create", name).strip()
+    key = re.search(r"gw_sk_\S+", goodwill(env, "key", "create", "--workspace", workspace_id))
+    if key is None:
+        raise RuntimeError("goodwill key create printed no key")
+    return key.group(0)
 
 
 @dataclass

@@ -144,16 +144,22 @@ def _lua_list(name: str, values: list[str]) -> str:
     return f"{name} = {{" + ",".join(json.dumps(v) for v in values) + "}\n"
 
 
-PURCHASE_LUA = r"""
-counter = 0
-newest = 0
-
+# Numbers each wrk thread (``thread_id``, from 1) and lists it for the status report; a script
+# that starts with this has its own ``setup`` (write_script leaves the report's out).
+THREAD_IDS_LUA = r"""
 setup_count = 0
 function setup(thread)
   setup_count = setup_count + 1
   thread:set("thread_id", setup_count)
   table.insert(threads, thread)
 end
+"""
+
+PURCHASE_LUA = (
+    THREAD_IDS_LUA
+    + r"""
+counter = 0
+newest = 0
 function init(args)
   run_id = args[1]
   math.randomseed(thread_id * 7919 + #run_id)
@@ -192,6 +198,7 @@ function request()
   return wrk.format("POST", path, headers, body)
 end
 """
+)
 
 CLICK_LUA = r"""
 counter = 0
