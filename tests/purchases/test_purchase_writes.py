@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import goodwill.db.raw as raw_sql
 from goodwill.db import Database
@@ -217,3 +217,81 @@ async def test_a_referral_made_meanwhile_is_the_one_the_purchase_gets(
     assert bought["promoter_id"] == ada["id"]
     assert await count_rows(db, "referrals", tenant.workspace_id) == 1
     assert await count_rows(db, "purchases", tenant.workspace_id) == 2
+
+
+async def test_a_returning_customer_s_purchase_reads_twice_and_writes_once(
+    client: AsyncClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the key: one statement reads the replay's fingerprint, the catalog, the link the
+    purchase names (with its promoter) and the customer's row, locked on PostgreSQL
+    (``attribution.open_``); one its history; one writes. Nothing through the ORM."""
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    await kit.rule(program, name="10%", reward={"type": "percentage", "percent": "10"})
+    ada = await kit.promoter(program, name="Ada", email="ada@example.com")
+    product = {"sku": "latte", "name": "Latte", "price": 4, "currency": "EUR"}
+    await kit.post("/v1/products", product, 201)
+    await kit.purchase(external_id="o-0", customer={"source_id": "bob"}, amount="1.00")
+    r = await client.get(f"/r/{code_of(ada)}", follow_redirects=False)
+    assert r.status_code == 302, r.text
+    async with db.transaction(write=False) as session:
+        reader = await raw_sql.raw(session)
+        found = await reader.one(
+            Sql("SELECT id FROM clicks WHERE workspace_id = :workspace_id"),
+            workspace_id=tenant.workspace_id,
+        )
+        assert found is not None
+        click_id = str(reader.uuid_of(found[0]))
+    sent: list[str] = []
+
+    def spying(real: Any) -> Any:
+        async def spy(self: Any, *args: Any, **params: Any) -> Any:
+            sent.append(args[0].text if isinstance(args[0], Sql) else "INSERT")
+            return await real(self, *args, **params)
+
+        return spy
+
+    for kind in (raw_sql._SQLiteRaw, raw_sql._PostgresRaw):
+        for name in ("one", "all", "run", "changed", "scalar", "insert"):
+            monkeypatch.setattr(kind, name, spying(getattr(kind, name)))
+    through_orm: list[str] = []
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        through_orm.append(statement)
+
+    touches = {
+        "referral_links l JOIN promoters p ON p.id = l.promoter_id WHERE "
+        "l.workspace_id = :workspace_id AND l.code = :code": {"code": code_of(ada)},
+        "AND l.id = :link_id": {"link_id": ada["default_link"]["id"]},
+        "FROM clicks c JOIN referral_links l": {"click_id": click_id},
+        "": {},
+    }
+    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+    event.listen(db.engine.sync_engine, "before_cursor_execute", executed)
+    try:
+        for n, (touch, attribution_) in enumerate(touches.items()):
+            sent.clear()
+            await kit.purchase(
+                external_id=f"o-{n + 1}",
+                customer={"source_id": "bob"},
+                amount="30.00",
+                items=[{"item_id": "latte", "quantity": 1}, {"item_id": "scone", "quantity": 1}],
+                **attribution_,
+            )
+            assert sent[0].startswith("SELECT k.id"), sent  # the key
+            assert len(sent) == 4, sent
+            opening, history, write = sent[1:]
+            customer = "customers WHERE workspace_id = :workspace_id AND source_id = :source_id"
+            assert f"{customer}{lock}) AS c" in opening
+            assert touch in opening
+            assert ("AS t" in opening) == bool(touch)
+            assert "fingerprint FROM purchases" in opening
+            assert "FROM products" in opening
+            assert history.startswith("SELECT (SELECT count(*) FROM purchases")
+            assert write == "INSERT"
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", executed)
+    assert through_orm == []
+    bought = await kit.get("/v1/purchases?limit=10")
+    assert sorted(p["external_id"] for p in bought["data"]) == [f"o-{n}" for n in range(5)]
+    assert {p["promoter_id"] for p in bought["data"] if p["external_id"] != "o-0"} == {ada["id"]}

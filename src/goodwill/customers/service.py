@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerOut, CustomerPatch, CustomerUpsert
-from goodwill.db.raw import Raw, Sql, raw, view
+from goodwill.db.raw import Raw, Row, Sql, raw, view
 from goodwill.db.repository import Repository
 from goodwill.errors import Conflict, NotFound, ValidationFailed
 from goodwill.events.service import emit
@@ -43,20 +43,17 @@ def _changes(data: CustomerUpsert | CustomerPatch) -> dict[str, Any]:
 
 
 _COLUMNS = "id, source_id, email, name, metadata, created_at, updated_at"
-_BY_SOURCE = {
-    lock: Sql(
-        f"SELECT {_COLUMNS} FROM customers "  # noqa: S608 - fixed names, no input
-        "WHERE workspace_id = :workspace_id AND source_id = :source_id" + lock
-    )
-    for lock in ("", " FOR UPDATE")
+# A customer by ``:source_id`` or by ``:id`` in ``:workspace_id``, with the lock (if any)
+# appended: the columns :func:`_customer` reads. Also a part of other statements (see
+# goodwill.referrals.attribution.open_).
+SELECT_BY = {
+    by: f"SELECT {_COLUMNS} FROM customers "  # noqa: S608 - fixed names, no input
+    f"WHERE workspace_id = :workspace_id AND {by} = :{by}"
+    for by in ("source_id", "id")
 }
-_BY_ID = {
-    lock: Sql(
-        f"SELECT {_COLUMNS} FROM customers "  # noqa: S608 - fixed names, no input
-        "WHERE workspace_id = :workspace_id AND id = :id" + lock
-    )
-    for lock in ("", " FOR UPDATE")
-}
+SELECT_WIDTH = _COLUMNS.count(",") + 1
+_BY_SOURCE = {lock: Sql(SELECT_BY["source_id"] + lock) for lock in ("", " FOR UPDATE")}
+_BY_ID = {lock: Sql(SELECT_BY["id"] + lock) for lock in ("", " FOR UPDATE")}
 _INSERT = Sql(
     "INSERT INTO customers (id, workspace_id, source_id, email, name, metadata, created_at, "
     "updated_at) VALUES (:id, :workspace_id, :source_id, :email, :name, :metadata, :now, :now) "
@@ -93,7 +90,7 @@ def created_here(session: AsyncSession, customer_id: uuid.UUID) -> bool:
     return customer_id in session.info.get(CREATED, ())
 
 
-def _lock(db: Raw) -> str:
+def lock(db: Raw) -> str:
     """Row locks where there are any (PostgreSQL); SQLite writers are serialized already."""
     return " FOR UPDATE" if db.dialect == "postgresql" else ""
 
@@ -103,7 +100,14 @@ async def locked_by_id(
 ) -> Customer:
     """The customer, locked until the transaction ends, or a 404 naming ``param``."""
     db = await raw(session)
-    row = await db.one(_BY_ID[_lock(db)], workspace_id=workspace_id, id=customer_id)
+    row = await db.one(_BY_ID[lock(db)], workspace_id=workspace_id, id=customer_id)
+    return found_by_id(db, workspace_id, customer_id, row, param=param)
+
+
+def found_by_id(
+    db: Raw, workspace_id: uuid.UUID, customer_id: uuid.UUID, row: Row | None, *, param: str
+) -> Customer:
+    """The customer read by id as ``row``, or a 404 naming ``param``."""
     if row is None:
         raise NotFound(f"No customer {customer_id}", param=param)
     return _customer(db, workspace_id, row)
@@ -124,8 +128,22 @@ async def upsert(
     race between two first sightings: the insert that loses does nothing and reads the winner.
     """
     db = await raw(session)
-    by_source = _BY_SOURCE[_lock(db)]
-    row = await db.one(by_source, workspace_id=workspace_id, source_id=data.source_id)
+    row = await db.one(_BY_SOURCE[lock(db)], workspace_id=workspace_id, source_id=data.source_id)
+    return await upsert_found(session, workspace_id, data, row, now=now, source=source)
+
+
+async def upsert_found(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    data: CustomerUpsert,
+    row: Row | None,
+    *,
+    now: datetime,
+    source: str,
+) -> tuple[Customer, bool]:
+    """:func:`upsert`, given the customer's row as read (and locked) by ``data.source_id``
+    (``None``: there was none)."""
+    db = await raw(session)
     if row is None:
         customer_id = new_id()
         inserted = await db.one(
@@ -163,7 +181,9 @@ async def upsert(
                 now=now,
             )
             return customer, True
-        row = await db.one(by_source, workspace_id=workspace_id, source_id=data.source_id)
+        row = await db.one(
+            _BY_SOURCE[lock(db)], workspace_id=workspace_id, source_id=data.source_id
+        )
         assert row is not None  # the insert lost to it
     customer = _customer(db, workspace_id, row)
     email = customer.email if data.email is UNSET else data.email

@@ -33,7 +33,7 @@ from goodwill.loyalty.facts import PurchaseFacts, PurchaseItem
 from goodwill.money import check_currency, from_minor, to_minor
 from goodwill.purchases import explained
 from goodwill.purchases.models import Purchase, Refund
-from goodwill.purchases.schemas import ItemIn, PurchaseCreate
+from goodwill.purchases.schemas import PurchaseCreate
 from goodwill.referrals import attribution
 from goodwill.referrals.models import Referral
 from goodwill.referrals.schemas import check_one_attribution
@@ -96,13 +96,13 @@ _FINGERPRINT = (
     "SELECT NULL, NULL, fingerprint FROM purchases WHERE workspace_id = :workspace_id "
     "AND external_id = :external_id"
 )
-_LOOKUPS: dict[tuple[int, int], Sql] = {}
+_LOOKUPS: dict[tuple[int, int], str] = {}
 
 
-def _lookups_sql(ids: int, skus: int) -> Sql:
+def _lookups_sql(ids: int, skus: int) -> str:
     """The fingerprint already recorded for ``external_id`` (a row ``(NULL, NULL, fingerprint)``)
     and the catalog products of ``ids`` product ids and ``skus`` skus (rows ``(id, sku, NULL)``):
-    one statement, one text per shape."""
+    read beside the customer and the touch (``attribution.open_``), one text per shape."""
     found = _LOOKUPS.get((ids, skus))
     if found is None:
         clauses = []
@@ -110,45 +110,48 @@ def _lookups_sql(ids: int, skus: int) -> Sql:
             clauses.append("id IN (" + ", ".join(f":id{i}" for i in range(ids)) + ")")
         if skus:
             clauses.append("sku IN (" + ", ".join(f":sku{i}" for i in range(skus)) + ")")
-        text = _FINGERPRINT
+        found = _FINGERPRINT
         if clauses:
-            text += (
+            found += (
                 " UNION ALL SELECT id, sku, NULL FROM products "  # noqa: S608 - placeholders
                 f"WHERE workspace_id = :workspace_id AND ({' OR '.join(clauses)})"
             )
-        found = _LOOKUPS[(ids, skus)] = Sql(text)
+        _LOOKUPS[(ids, skus)] = found
     return found
 
 
 @dataclass(frozen=True, slots=True)
 class _Lookups:
+    opening: attribution.Opening  # the customer and the touch, read with them
     items: list[dict[str, Any]]  # the lines as stored
     recorded_fingerprint: bytes | None  # of the purchase already recorded with the external_id
 
 
 async def _lookups(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    external_id: str,
-    items: Sequence[ItemIn],
-    currency: str,
+    session: AsyncSession, workspace_id: uuid.UUID, data: PurchaseCreate, currency: str
 ) -> _Lookups:
     """Whether ``external_id`` is recorded already, and the lines as stored (the catalog
-    product, by id, or by sku for an ``item_id``), read together."""
+    product, by id, or by sku for an ``item_id``), read with the purchase's customer (locked)
+    and touch: one statement."""
+    items = data.items
     ids = sorted({i.product_id for i in items if i.product_id is not None})
     skus = sorted({i.item_id for i in items if i.product_id is None and i.item_id is not None})
     by_id: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
     by_sku: dict[str, tuple[uuid.UUID, str]] = {}
     recorded = None
-    db = await raw(session)
     params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
     params.update({f"sku{i}": v for i, v in enumerate(skus)})
-    for row_id, sku, fingerprint in await db.all(
+    opening = await attribution.open_(
+        session,
+        workspace_id,
+        data,
+        data.customer,
         _lookups_sql(len(ids), len(skus)),
-        workspace_id=workspace_id,
-        external_id=external_id,
+        external_id=data.external_id,
         **params,
-    ):
+    )
+    db = opening.db
+    for row_id, sku, fingerprint in opening.rows:
         if row_id is None:
             recorded = fingerprint
             continue
@@ -174,7 +177,7 @@ async def _lookups(
                 "amount_minor": amount,
             }
         )
-    return _Lookups(stored, recorded)
+    return _Lookups(opening, stored, recorded)
 
 
 _INSERT = insert_into(PURCHASES)
@@ -208,19 +211,18 @@ async def record(
     check_one_attribution(data, required=False)
     currency = check_currency(data.currency)
     amount_minor = to_minor(data.amount, currency, "amount")
-    found = await _lookups(session, workspace_id, data.external_id, data.items, currency)
+    found = await _lookups(session, workspace_id, data, currency)
     items = found.items
     occurred_at = now if data.occurred_at is None else to_utc(data.occurred_at, "occurred_at")
     fingerprint = _fingerprint(data, amount_minor, items)
     config = await workspace_config.current(session, workspace_id, version=config_version)
     if found.recorded_fingerprint is not None:
-        # A replay touches nothing, not even the customer it names (which may have changed
-        # since); a concurrent first submission is still settled by the unique constraint.
+        # A replay changes nothing, not even the customer it names (which may have changed
+        # since; its row was only locked); a concurrent first submission is still settled by
+        # the unique constraint.
         return await _replay(session, workspace_id, data.external_id, fingerprint)
-    touch = await attribution.resolve_touch(session, workspace_id, data)
-    customer, created = await attribution.resolve_customer(
-        session, workspace_id, data.customer, now, source
-    )
+    touch = found.opening.touch()
+    customer, created = await found.opening.customer(session, now, source)
     # A customer created just now has no purchases, referral or cards yet: nothing to look
     # up. A known one's count, referral and cards in the loyalty programs are one statement,
     # read under the customer's lock.

@@ -1,7 +1,7 @@
 """Attribution: who referred a customer. First touch wins; self-referral is refused.
 
 Everything here decides without writing, except :func:`save_referral`. Whatever may make a
-referral first locks the customer's row (:func:`resolve_customer`), so for one customer these
+referral first locks the customer's row (:func:`open_`), so for one customer these
 decisions happen one at a time and the counters of the rules stay exact.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.customers import service as customers
 from goodwill.customers.models import Customer
 from goodwill.customers.schemas import CustomerUpsert
-from goodwill.db.raw import Raw, Sql, insert_into, raw, view
+from goodwill.db.raw import Raw, Row, Sql, insert_into, raw, view
 from goodwill.db.repository import Repository, among
 from goodwill.errors import Conflict, NotFound
 from goodwill.events.service import emit, write_with_outbox
@@ -123,25 +123,28 @@ class Attributed:
         }
 
 
-_CLICK = Sql(
-    "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id, "
-    "p.email, p.customer_id, p.metadata "
+# A touch's link with its promoter (attribution needs both), by the attribution's ``code``,
+# ``link_id`` or ``click_id``: one statement (or a part of :func:`open_`'s).
+_TOUCH_COLUMNS = "l.id, l.program_id, l.promoter_id, p.email, p.customer_id, p.metadata"
+_LINK_AND_PROMOTER = (
+    f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
+    "JOIN promoters p ON p.id = l.promoter_id WHERE l.workspace_id = :workspace_id "
+)
+_SELECT_TOUCH = {
+    "code": _LINK_AND_PROMOTER + "AND l.code = :code",
+    "link_id": _LINK_AND_PROMOTER + "AND l.id = :link_id",
+    "click_id": "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, "
+    "l.promoter_id, p.email, p.customer_id, p.metadata "
     "FROM clicks c JOIN referral_links l ON l.id = c.link_id "
     "JOIN promoters p ON p.id = l.promoter_id "
-    "WHERE c.workspace_id = :workspace_id AND c.id = :id"
-)
-# A touch's link with its promoter (attribution needs both): one statement.
-_TOUCH_COLUMNS = "l.id, l.program_id, l.promoter_id, p.email, p.customer_id, p.metadata"
-_TOUCH_BY_CODE = Sql(
-    f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
-    "JOIN promoters p ON p.id = l.promoter_id "
-    "WHERE l.workspace_id = :workspace_id AND l.code = :code"
-)
-_TOUCH_BY_ID = Sql(
-    f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
-    "JOIN promoters p ON p.id = l.promoter_id "
-    "WHERE l.workspace_id = :workspace_id AND l.id = :id"
-)
+    "WHERE c.workspace_id = :workspace_id AND c.id = :click_id",
+}
+_TOUCH = {kind: Sql(text) for kind, text in _SELECT_TOUCH.items()}
+_TOUCH_WIDTH = {
+    "code": _TOUCH_COLUMNS.count(",") + 1,
+    "link_id": _TOUCH_COLUMNS.count(",") + 1,
+    "click_id": 9,
+}
 _REFERRAL = Sql(
     "SELECT id, program_id, promoter_id, link_id, click_id, source, referred_at, created_at "
     "FROM referrals WHERE workspace_id = :workspace_id AND customer_id = :customer_id"
@@ -195,22 +198,39 @@ def _link(db: Raw, row: tuple[Any, ...]) -> LinkRef:
     return LinkRef(db.uuid_of(row[0]), db.uuid_of(row[1]), db.uuid_of(row[2]))
 
 
-async def resolve_customer(
-    session: AsyncSession, workspace_id: uuid.UUID, ref: CustomerRef, now: datetime, source: str
-) -> tuple[Customer, bool]:
-    """The customer named by ``ref`` (created or updated by ``source_id``), locked; and whether
-    it was created just now (then nothing references it yet)."""
-    if ref.id is not None:
-        found = await customers.locked_by_id(session, workspace_id, ref.id, param="customer.id")
-        return found, False
+def _upsert_of(ref: CustomerRef) -> CustomerUpsert:
     assert ref.source_id is not None
-    upsert = CustomerUpsert(
+    return CustomerUpsert(
         source_id=ref.source_id,
         email=UNSET if ref.email is None else ref.email,
         name=UNSET if ref.name is None else ref.name,
         metadata=UNSET if ref.metadata is None else ref.metadata,
     )
-    return await customers.upsert(session, workspace_id, upsert, now, source)
+
+
+def _touch_kind(given: Attribution) -> str | None:
+    if given.code is not None:
+        return "code"
+    if given.link_id is not None:
+        return "link_id"
+    if given.click_id is not None:
+        return "click_id"
+    return None
+
+
+def _touch(db: Raw, kind: str, value: Any, row: Row | None, *, param: str | None = None) -> Touch:
+    """The touch read as ``row`` by ``kind`` (``code``, ``link_id`` or ``click_id``) equal to
+    ``value``; none read is a 404 naming ``param`` (by default ``kind``)."""
+    if row is None:
+        name = {"code": "referral link with code", "link_id": "referral link", "click_id": "click"}
+        shown = repr(value) if kind == "code" else str(value)
+        raise NotFound(f"No {name[kind]} {shown}", param=param or kind)
+    if kind != "click_id":
+        return Touch(_link(db, row), kind, promoter=_promoter(db, row[2], row[3:]))
+    link_id = db.uuid_of(row[1])
+    click = ClickRef(db.uuid_of(row[0]), link_id, db.time_of(row[2]), db.json_of(row[3]) or {})
+    link = LinkRef(link_id, db.uuid_of(row[4]), db.uuid_of(row[5]))
+    return Touch(link, "click_id", click, _promoter(db, row[5], row[6:]))
 
 
 async def touch_by_code(
@@ -218,34 +238,105 @@ async def touch_by_code(
 ) -> Touch:
     """The link with ``code``, read with its promoter; an unknown code is a 404."""
     db = await raw(session)
-    row = await db.one(_TOUCH_BY_CODE, workspace_id=workspace_id, code=code)
-    if row is None:
-        raise NotFound(f"No referral link with code {code!r}", param=param)
-    return Touch(_link(db, row), "code", promoter=_promoter(db, row[2], row[3:]))
+    row = await db.one(_TOUCH["code"], workspace_id=workspace_id, code=code)
+    return _touch(db, "code", code, row, param=param)
 
 
-async def resolve_touch(
-    session: AsyncSession, workspace_id: uuid.UUID, given: Attribution
-) -> Touch | None:
-    """The link named by ``code``, ``link_id`` or ``click_id``, read with its promoter;
-    unknown ones are a 404."""
-    if given.code is not None:
-        return await touch_by_code(session, workspace_id, given.code)
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What an occurrence that names a customer and a touch reads first (:func:`open_`)."""
+
+    db: Raw
+    workspace_id: uuid.UUID
+    given: Attribution
+    ref: CustomerRef
+    customer_row: Row | None
+    touch_row: Row | None
+    rows: list[Row]  # the caller's own rows, read beside them
+
+    def touch(self) -> Touch | None:
+        """The link named by ``code``, ``link_id`` or ``click_id``, read with its promoter;
+        unknown ones are a 404."""
+        kind = _touch_kind(self.given)
+        if kind is None:
+            return None
+        return _touch(self.db, kind, getattr(self.given, kind), self.touch_row)
+
+    async def customer(
+        self, session: AsyncSession, now: datetime, source: str
+    ) -> tuple[Customer, bool]:
+        """The customer named by ``ref`` (created or updated by ``source_id``), locked; and
+        whether it was created just now (then nothing references it yet)."""
+        ref = self.ref
+        if ref.id is not None:
+            found = customers.found_by_id(
+                self.db, self.workspace_id, ref.id, self.customer_row, param="customer.id"
+            )
+            return found, False
+        return await customers.upsert_found(
+            session, self.workspace_id, _upsert_of(ref), self.customer_row, now=now, source=source
+        )
+
+
+_OPENINGS: dict[tuple[str, str, str | None, str], Sql] = {}
+
+
+def _opening_sql(lock: str, by: str, kind: str | None, beside: str) -> Sql:
+    key = (lock, by, kind, beside)
+    found = _OPENINGS.get(key)
+    if found is None:
+        # One row, whatever each part finds (a row of NULLs for a part that finds none), or
+        # one for each row of ``beside``, the customer and the touch repeated on each.
+        columns = ["c.*"]
+        text = f" FROM (SELECT 1) AS one LEFT JOIN ({customers.SELECT_BY[by]}{lock}) AS c ON 1 = 1"
+        if kind is not None:
+            columns.append("t.*")
+            text += f" LEFT JOIN ({_SELECT_TOUCH[kind]}) AS t ON 1 = 1"
+        if beside:
+            columns.append("b.*")
+            text += f" LEFT JOIN ({beside}) AS b ON 1 = 1"
+        found = _OPENINGS[key] = Sql("SELECT " + ", ".join(columns) + text)
+    return found
+
+
+async def open_(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    given: Attribution,
+    ref: CustomerRef,
+    beside: str = "",
+    **params: Any,
+) -> Opening:
+    """Read in one statement (one round trip) the customer ``ref`` names, locked until the
+    transaction ends, the touch ``given`` names, and the rows of the caller's ``beside``
+    statement with its ``params`` (all of them but rows of NULLs only, which is what a part
+    that finds nothing adds). :class:`Opening` answers the touch and the customer, 404s
+    included, when the caller asks: after what it decides from its own rows.
+
+    The customer waits for its lock before the statement returns, but every part reads as of
+    the statement's start: ``beside`` must be a read whose answer the caller's transaction
+    confirms another way (a purchase's replay check: the unique constraint decides a race)."""
     db = await raw(session)
-    if given.link_id is not None:
-        row = await db.one(_TOUCH_BY_ID, workspace_id=workspace_id, id=given.link_id)
-        if row is None:
-            raise NotFound(f"No referral link {given.link_id}", param="link_id")
-        return Touch(_link(db, row), "link_id", promoter=_promoter(db, row[2], row[3:]))
-    if given.click_id is not None:
-        row = await db.one(_CLICK, workspace_id=workspace_id, id=given.click_id)
-        if row is None:
-            raise NotFound(f"No click {given.click_id}", param="click_id")
-        link_id = db.uuid_of(row[1])
-        click = ClickRef(db.uuid_of(row[0]), link_id, db.time_of(row[2]), db.json_of(row[3]) or {})
-        link = LinkRef(link_id, db.uuid_of(row[4]), db.uuid_of(row[5]))
-        return Touch(link, "click_id", click, _promoter(db, row[5], row[6:]))
-    return None
+    by = "id" if ref.id is not None else "source_id"
+    kind = _touch_kind(given)
+    params[by] = ref.id if ref.id is not None else ref.source_id
+    if kind is not None:
+        params[kind] = getattr(given, kind)
+    rows = await db.all(
+        _opening_sql(customers.lock(db), by, kind, beside), workspace_id=workspace_id, **params
+    )
+    first = rows[0]
+    at = customers.SELECT_WIDTH
+    end = at + (0 if kind is None else _TOUCH_WIDTH[kind])
+    return Opening(
+        db,
+        workspace_id,
+        given,
+        ref,
+        first[:at] if first[0] is not None else None,
+        first[at:end] if end > at and first[at] is not None else None,
+        [r[end:] for r in rows if any(v is not None for v in r[end:])],
+    )
 
 
 def _promoter(db: Raw, promoter_id: Any, row: Sequence[Any]) -> PromoterRef:
@@ -302,7 +393,7 @@ async def history_of(
 ) -> History:
     """The customer's :class:`History`, in one statement, with its cards in ``card_programs``
     (by program: id, code, creation). Read it after the customer's row is locked
-    (:func:`resolve_customer`): then no purchase or referral of the customer can commit
+    (:func:`open_`): then no purchase or referral of the customer can commit
     between this read and the transaction's end."""
     db = await raw(session)
     programs = {f"program{i}": p for i, p in enumerate(card_programs)}

@@ -33,9 +33,8 @@ from goodwill.referrals.attribution import (
     attribute,
     customer_facts,
     occurrence_for,
+    open_,
     referral_of,
-    resolve_customer,
-    resolve_touch,
     save_referral,
     target_for,
     touch_by_code,
@@ -64,9 +63,10 @@ async def create_lead(
 ) -> LeadResult:
     """Record a lead. A new referral fires the program's ``lead`` rules."""
     check_one_attribution(data, required=True)
-    touch = await resolve_touch(session, workspace_id, data)
+    opening = await open_(session, workspace_id, data, data.customer)
+    touch = opening.touch()
     assert touch is not None
-    customer, created = await resolve_customer(session, workspace_id, data.customer, now, source)
+    customer, created = await opening.customer(session, now, source)
     attributed = await attribute(
         session, customer, touch, at=now, now=now, source_kind="lead", new_customer=created
     )
