@@ -126,6 +126,10 @@ class Attributed:
 # A touch's link with its promoter (attribution needs both), by the attribution's ``code``,
 # ``link_id`` or ``click_id``: one statement (or a part of :func:`open_`'s).
 _TOUCH_COLUMNS = "l.id, l.program_id, l.promoter_id, p.email, p.customer_id, p.metadata"
+_CLICK_COLUMNS = (
+    "c.id, c.link_id, c.created_at, c.utm_params, l.program_id, l.promoter_id, "
+    "p.email, p.customer_id, p.metadata"
+)
 _LINK_AND_PROMOTER = (
     f"SELECT {_TOUCH_COLUMNS} FROM referral_links l "  # noqa: S608 - fixed names, no input
     "JOIN promoters p ON p.id = l.promoter_id WHERE l.workspace_id = :workspace_id "
@@ -133,17 +137,15 @@ _LINK_AND_PROMOTER = (
 _SELECT_TOUCH = {
     "code": _LINK_AND_PROMOTER + "AND l.code = :code",
     "link_id": _LINK_AND_PROMOTER + "AND l.id = :link_id",
-    "click_id": "SELECT c.id, c.link_id, c.created_at, c.utm_params, l.program_id, "
-    "l.promoter_id, p.email, p.customer_id, p.metadata "
+    "click_id": f"SELECT {_CLICK_COLUMNS} "  # noqa: S608 - fixed names, no input
     "FROM clicks c JOIN referral_links l ON l.id = c.link_id "
     "JOIN promoters p ON p.id = l.promoter_id "
     "WHERE c.workspace_id = :workspace_id AND c.id = :click_id",
 }
 _TOUCH = {kind: Sql(text) for kind, text in _SELECT_TOUCH.items()}
 _TOUCH_WIDTH = {
-    "code": _TOUCH_COLUMNS.count(",") + 1,
-    "link_id": _TOUCH_COLUMNS.count(",") + 1,
-    "click_id": 9,
+    kind: (_CLICK_COLUMNS if kind == "click_id" else _TOUCH_COLUMNS).count(",") + 1
+    for kind in _SELECT_TOUCH
 }
 _REFERRAL = Sql(
     "SELECT id, program_id, promoter_id, link_id, click_id, source, referred_at, created_at "
@@ -208,16 +210,6 @@ def _upsert_of(ref: CustomerRef) -> CustomerUpsert:
     )
 
 
-def _touch_kind(given: Attribution) -> str | None:
-    if given.code is not None:
-        return "code"
-    if given.link_id is not None:
-        return "link_id"
-    if given.click_id is not None:
-        return "click_id"
-    return None
-
-
 def _touch(db: Raw, kind: str, value: Any, row: Row | None, *, param: str | None = None) -> Touch:
     """The touch read as ``row`` by ``kind`` (``code``, ``link_id`` or ``click_id``) equal to
     ``value``; none read is a 404 naming ``param`` (by default ``kind``)."""
@@ -249,6 +241,7 @@ class Opening:
     db: Raw
     workspace_id: uuid.UUID
     given: Attribution
+    kind: str | None  # which of the attribution's fields names the touch (None: none does)
     ref: CustomerRef
     customer_row: Row | None
     touch_row: Row | None
@@ -257,10 +250,9 @@ class Opening:
     def touch(self) -> Touch | None:
         """The link named by ``code``, ``link_id`` or ``click_id``, read with its promoter;
         unknown ones are a 404."""
-        kind = _touch_kind(self.given)
-        if kind is None:
+        if self.kind is None:
             return None
-        return _touch(self.db, kind, getattr(self.given, kind), self.touch_row)
+        return _touch(self.db, self.kind, getattr(self.given, self.kind), self.touch_row)
 
     async def customer(
         self, session: AsyncSession, now: datetime, source: str
@@ -318,7 +310,8 @@ async def open_(
     confirms another way (a purchase's replay check: the unique constraint decides a race)."""
     db = await raw(session)
     by = "id" if ref.id is not None else "source_id"
-    kind = _touch_kind(given)
+    named = given.given()
+    kind = named[0] if named else None
     params[by] = ref.id if ref.id is not None else ref.source_id
     if kind is not None:
         params[kind] = getattr(given, kind)
@@ -332,6 +325,7 @@ async def open_(
         db,
         workspace_id,
         given,
+        kind,
         ref,
         first[:at] if first[0] is not None else None,
         first[at:end] if end > at and first[at] is not None else None,
