@@ -71,19 +71,25 @@ def after_ingest(b: Backend, accepted: int, in_flight: int) -> dict[str, tuple[b
         f"{accepted} answered 201, {stored} stored ({stored - accepted} in flight when the load "
         f"stopped, at most {in_flight}), {distinct} distinct external ids",
     )
+    # Each reward is its own earned entry, in the bucket it was created in
+    # (goodwill.rewards.ledger); its movements since are rows of ledger_entries.
     rows = query(
         b,
-        "SELECT r.id, r.status, r.amount_minor - r.reversed_minor, e.bucket, "
+        "SELECT r.id, r.status, r.amount_minor - r.reversed_minor, r.amount_minor, "
+        "CASE WHEN r.hold_until <= r.created_at THEN 'approved' ELSE 'pending' END, e.bucket, "
         "COALESCE(SUM(e.amount_minor), 0) FROM rewards r "
         "LEFT JOIN ledger_entries e ON e.reward_id = r.id "
-        "GROUP BY r.id, r.status, r.amount_minor, r.reversed_minor, e.bucket",
+        "GROUP BY r.id, r.status, r.amount_minor, r.reversed_minor, r.hold_until, r.created_at, "
+        "e.bucket",
     )
-    buckets: dict[Any, dict[str, int]] = defaultdict(dict)
+    buckets: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     expected: dict[Any, tuple[str, int]] = {}
-    for reward_id, status, net, bucket, total in rows:
+    for reward_id, status, net, amount, earned_in, bucket, total in rows:
+        if reward_id not in expected:
+            buckets[reward_id][earned_in] += int(amount)
         expected[reward_id] = (status, int(net))
         if bucket is not None:
-            buckets[reward_id][bucket] = int(total)
+            buckets[reward_id][bucket] += int(total)
     wrong = 0
     for reward_id, (status, net) in expected.items():
         sums = buckets[reward_id]

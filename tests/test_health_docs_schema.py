@@ -19,7 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from goodwill.db import Database
 from goodwill.db.packed import unpack
@@ -98,6 +98,20 @@ def rows_of(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
             await db.dispose()
 
     return asyncio.run(read())
+
+
+def execute(settings: Settings, sql: str) -> None:
+    """Run ``sql`` and commit it, on a connection of its own (as :func:`rows_of`)."""
+
+    async def write() -> None:
+        db = Database(settings)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.exec_driver_sql(sql)
+        finally:
+            await db.dispose()
+
+    asyncio.run(write())
 
 
 async def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -739,3 +753,103 @@ async def test_what_a_new_row_repeats_is_stored_once_across_0020(
         await db.dispose()
     assert (await kit.get("/v1/rewards"))["data"] == answered
     assert await kit.get(f"/v1/purchases/{bought['id']}") == purchase_answer
+
+
+async def test_rewards_stand_for_their_earned_entries_across_0023(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    """Migration 0023: a reward is its own ``earned`` ledger entry. Going back writes each one
+    out again, and the sums per account and bucket of those rows alone are the balances the
+    rewards and the remaining entries give at head; coming back removes them, and balances
+    answer the same. An ``earned`` row that does not repeat its reward stops the upgrade
+    before it deletes anything."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    kit = Kit(client_on, tenant)
+    program = await kit.program()
+    await kit.rule(program, reward={"type": "fixed", "amount": "5"}, hold_days=30)
+    await kit.rule(
+        program,
+        reward={"type": "fixed", "amount": "2"},
+        beneficiary="referred_customer",
+        hold_days=0,
+    )
+    ada = await kit.promoter(program)
+    eve = {"source_id": "eve"}
+    first = await kit.purchase(external_id="o-1", amount="20.00", customer=eve, code=code_of(ada))
+    second = await kit.purchase(external_id="o-2", amount="30.00", customer=eve)
+    assert len(first["rewards"]) == len(second["rewards"]) == 2
+    held = next(r for r in first["rewards"] if r["beneficiary"] == "promoter")
+    await kit.post(f"/v1/rewards/{held['id']}/approve", {}, 200)
+    await kit.refund(second["id"], amount="10.00")
+    await kit.post("/v1/payouts", {"customer_id": first["customer_id"]}, 201)
+    promoter = (await kit.get(f"/v1/promoters/{ada['id']}"))["balances"]
+    assert (promoter[0]["approved"], promoter[0]["pending"]) == (5, 3.33)
+
+    # (the scratch database holds this one workspace)
+    entries_sql = (
+        "SELECT account_type, account_id, unit, bucket, sum(amount_minor) FROM ledger_entries "
+        "GROUP BY account_type, account_id, unit, bucket"
+    )
+    earned_sql = "SELECT count(*) FROM ledger_entries WHERE kind = 'earned'"
+
+    async def whole_ledger() -> set[tuple[Any, ...]]:
+        db = Database(settings)
+        try:
+            async with db.transaction(write=False) as session:
+                found = ledger.entries(tenant.workspace_id).subquery()
+                stmt = select(
+                    found.c.account_type,
+                    found.c.account_id,
+                    found.c.unit,
+                    found.c.bucket,
+                    func.sum(found.c.amount_minor),
+                ).group_by(found.c[:4])
+                return {tuple(row) for row in (await session.execute(stmt)).all()}
+        finally:
+            await db.dispose()
+
+    at_head = await whole_ledger()
+    assert {r[3] for r in at_head} == {"pending", "approved", "paid"}
+    assert await asyncio.to_thread(rows_of, settings, earned_sql) == [(0,)]
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0022")
+    assert await asyncio.to_thread(rows_of, settings, earned_sql) == [(4,)]
+    as_uuid = (lambda v: uuid.UUID(bytes=v)) if BACKEND == "sqlite" else (lambda v: v)
+    before = {
+        (t, as_uuid(i), u, b, int(s))
+        for t, i, u, b, s in await asyncio.to_thread(rows_of, settings, entries_sql)
+    }
+    assert before == {(t, i, u, b, int(s)) for t, i, u, b, s in at_head}
+
+    # An earned entry that says something its reward does not: the upgrade changes nothing.
+    await asyncio.to_thread(
+        execute,
+        settings,
+        "UPDATE ledger_entries SET amount_minor = amount_minor + 1 "
+        "WHERE kind = 'earned' AND bucket = 'pending'",
+    )
+    with pytest.raises(RuntimeError, match="migration 0023 changed nothing: 2 rewards"):
+        await asyncio.to_thread(upgrade, settings)
+    assert await asyncio.to_thread(rows_of, settings, earned_sql) == [(4,)]
+    await asyncio.to_thread(
+        execute,
+        settings,
+        "UPDATE ledger_entries SET amount_minor = amount_minor - 1 "
+        "WHERE kind = 'earned' AND bucket = 'pending'",
+    )
+
+    await asyncio.to_thread(upgrade, settings)
+    assert await asyncio.to_thread(rows_of, settings, earned_sql) == [(0,)]
+    assert await whole_ledger() == at_head
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+    finally:
+        await db.dispose()
+    assert (await kit.get(f"/v1/promoters/{ada['id']}"))["balances"] == promoter

@@ -1,5 +1,5 @@
-"""A new purchase writes itself, its new referral, its rewards, their ledger entries and its
-stamps with its events:
+"""A new purchase writes itself, its new referral, its rewards (each its own earned ledger
+entry) and its stamps with its events:
 one ``Raw.insert`` when the transaction flushes its outbox (one statement on PostgreSQL), and
 they land as before. A replay writes none of them again."""
 
@@ -67,19 +67,18 @@ async def test_a_new_purchase_s_rewards_and_stamps_go_out_with_its_events(
         "referrals",
         "purchases",
         "rewards",
-        "ledger_entries",
         "qualifying_purchases",
         "events",
     ]
-    assert written[:5] == [
+    assert written[:4] == [
         ("referrals", 1),
         ("purchases", 1),
         ("rewards", 2),
-        ("ledger_entries", 2),
         ("qualifying_purchases", 1),
     ]
     assert await count_rows(db, "rewards", tenant.workspace_id) == 2
-    assert await count_rows(db, "ledger_entries", tenant.workspace_id) == 2
+    # each reward is its own earned entry (goodwill.rewards.ledger): no row repeats it
+    assert await count_rows(db, "ledger_entries", tenant.workspace_id) == 0
     assert await count_rows(db, "qualifying_purchases", tenant.workspace_id) == 1
     stamps = await kit.get(f"/v1/qualifying-purchases?purchase_id={first['id']}")
     assert [s["transaction_ref"] for s in stamps["data"]] == ["o-1"]

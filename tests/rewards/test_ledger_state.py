@@ -36,8 +36,9 @@ from goodwill.purchases import service as purchases
 from goodwill.purchases.models import Purchase
 from goodwill.purchases.schemas import PurchaseCreate, RefundCreate
 from goodwill.referrals.schemas import CustomerRef
+from goodwill.rewards import ledger as reward_ledger
 from goodwill.rewards import service as rewards
-from goodwill.rewards.models import LedgerEntry, Reward
+from goodwill.rewards.models import Reward
 from goodwill.rules import service as rules
 from goodwill.rules.schemas import LimitsIn, PromoterLimitIn, RewardIn, RuleCreate
 from goodwill.settings import Settings
@@ -277,13 +278,15 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _check(self) -> None:
         ws = self.workspace_id
-        e, r_, p_, pu = LedgerEntry, Reward, Payout, Purchase
+        r_, p_, pu = Reward, Payout, Purchase
+        # the whole ledger: each reward its own earned entry, with every later movement
+        e = reward_ledger.entries(ws).subquery().c
         async with self.db.transaction(write=False) as session:
             sums = (
                 await session.execute(
-                    select(e.account_type, e.account_id, e.unit, e.bucket, func.sum(e.amount_minor))
-                    .where(e.workspace_id == ws)
-                    .group_by(e.account_type, e.account_id, e.unit, e.bucket)
+                    select(
+                        e.account_type, e.account_id, e.unit, e.bucket, func.sum(e.amount_minor)
+                    ).group_by(e.account_type, e.account_id, e.unit, e.bucket)
                 )
             ).all()
             unpaid = case((e.bucket.in_(("pending", "approved")), e.amount_minor), else_=0)
@@ -292,7 +295,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 for reward_id, total, unpaid_total in (
                     await session.execute(
                         select(e.reward_id, func.sum(e.amount_minor), func.sum(unpaid))
-                        .where(e.workspace_id == ws, e.reward_id.is_not(None))
+                        .where(e.reward_id.is_not(None))
                         .group_by(e.reward_id)
                     )
                 ).all()

@@ -28,10 +28,12 @@ async def run_async() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
     engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(run_migrations)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+            await connection.commit()
+    finally:  # a migration that stops leaves no connection open behind it
+        await engine.dispose()
 
 
 if context.is_offline_mode():

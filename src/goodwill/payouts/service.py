@@ -91,12 +91,6 @@ async def create(
     return paid, skipped
 
 
-def _account_filter(account_type: str, account_id: uuid.UUID) -> list[Any]:
-    if account_type == "promoter":
-        return [Reward.beneficiary == "promoter", Reward.promoter_id == account_id]
-    return [Reward.beneficiary == "referred_customer", Reward.customer_id == account_id]
-
-
 async def _units(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -110,7 +104,7 @@ async def _units(
     rewards = select(Reward.unit).where(
         Reward.workspace_id == workspace_id,
         Reward.status == "approved",
-        *_account_filter(account_type, account_id),
+        *ledger.rewards_of(account_type, account_id),
     )
     claws = select(LedgerEntry.unit).where(
         LedgerEntry.workspace_id == workspace_id,
@@ -149,7 +143,7 @@ async def _pay(
     stmt = (
         RewardRepository(session, workspace_id)
         .select()
-        .where(Reward.status == "approved", Reward.unit == unit, *_account_filter(*account))
+        .where(Reward.status == "approved", Reward.unit == unit, *ledger.rewards_of(*account))
         .order_by(Reward.id)
         .with_for_update()
     )

@@ -2,7 +2,8 @@
 
 The decisions come from the pure engine (:mod:`goodwill.rules.engine`); this module only reads
 what it needs (the active rules, what they granted before) and writes what it decided: the
-reward rows, their ledger entries and their events, with Core inserts.
+reward rows (each its own ledger entry: goodwill.rewards.ledger) and their events, with
+Core inserts.
 
 The caller holds the lock that makes the counters exact: the referral's customer row
 (purchases, leads and conversions all lock it first). Per-promoter limits also lock the
@@ -23,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.db.raw import Sql, insert_into, raw, view
 from goodwill.events.service import write_with_outbox
 from goodwill.ids import new_id
-from goodwill.rewards import ledger
 from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import amount_of
 from goodwill.rewards.service import created_row, emit_reward
@@ -160,7 +160,8 @@ async def write(
     source: str,
     with_outbox: bool = False,
 ) -> list[Reward]:
-    """Write the rewards the decisions grant: rows, ledger entries, then their events.
+    """Write the rewards the decisions grant (each its own ``earned`` ledger entry), then their
+    events.
 
     ``with_outbox``: the rows are written with the transaction's events
     (``goodwill.events.service.write_with_outbox``), for a caller that reads no rewards back
@@ -196,12 +197,11 @@ async def write(
     if not rows:
         return []
     rewards = [view(Reward, row) for row in rows]  # transient: for the answer and the events
-    entries = [ledger.entry(r, r.status, r.amount_minor, kind="earned", now=now) for r in rewards]
-    # The rewards and their ledger entries: one round trip on PostgreSQL, or none of their own.
+    # Each reward is its own ``earned`` ledger entry (goodwill.rewards.ledger).
     if with_outbox:
-        write_with_outbox(session, (_INSERT, rows), (ledger.INSERT, entries))
+        write_with_outbox(session, (_INSERT, rows))
     else:
-        await (await raw(session)).insert((_INSERT, rows), (ledger.INSERT, entries))
+        await (await raw(session)).insert((_INSERT, rows))
     for reward in rewards:
         await emit_reward(session, reward, "reward.created", now, source, as_written=True)
         if reward.status == "approved":

@@ -24,7 +24,7 @@ from goodwill.http.pagination import fetch_page
 from goodwill.money import prorate
 from goodwill.promoters.schemas import Balance, RewardTotal
 from goodwill.rewards import ledger
-from goodwill.rewards.models import LedgerEntry, Reward
+from goodwill.rewards.models import Reward
 from goodwill.rewards.schemas import RewardOut, amount_of
 from goodwill.rules.engine import POINTS
 
@@ -368,15 +368,11 @@ async def undo_for_refund(
 async def balances(
     session: AsyncSession, workspace_id: uuid.UUID, account_type: str, account_id: uuid.UUID
 ) -> list[Balance]:
-    """Per unit, each bucket is the sum of the account's ledger entries."""
-    stmt = (
-        select(LedgerEntry.unit, LedgerEntry.bucket, func.sum(LedgerEntry.amount_minor))
-        .where(
-            LedgerEntry.workspace_id == workspace_id,
-            LedgerEntry.account_type == account_type,
-            LedgerEntry.account_id == account_id,
-        )
-        .group_by(LedgerEntry.unit, LedgerEntry.bucket)
+    """Per unit, each bucket is the sum of the account's ledger entries (its rewards'
+    ``earned`` entries with the rest: :func:`goodwill.rewards.ledger.entries`)."""
+    found = ledger.entries(workspace_id, (account_type, account_id)).subquery()
+    stmt = select(found.c.unit, found.c.bucket, func.sum(found.c.amount_minor)).group_by(
+        found.c.unit, found.c.bucket
     )
     sums: dict[str, dict[str, int]] = {}
     for unit, bucket, total in (await session.execute(stmt)).all():
