@@ -37,6 +37,7 @@ from goodwill.purchases.models import Purchase
 from goodwill.purchases.schemas import ItemIn, PurchaseCreate
 from goodwill.referrals.schemas import CustomerRef
 from goodwill.rewards import ledger
+from goodwill.rules import sets as rule_sets
 from goodwill.settings import Settings
 from goodwill.webhooks.fanout import delivery_row
 from goodwill.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -853,3 +854,44 @@ async def test_rewards_stand_for_their_earned_entries_across_0023(
     finally:
         await db.dispose()
     assert (await kit.get(f"/v1/promoters/{ada['id']}"))["balances"] == promoter
+
+
+async def test_the_rule_sets_of_an_install_are_recorded_by_0024(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    """Migration 0024 records the set of every program's active rules, under the id
+    ``goodwill.rules.sets.digest`` gives it: an install's purchases name it from the start."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    kit = Kit(client_on, tenant)
+    program = await kit.program()
+    first = await kit.rule(program, name="Ten", reward={"type": "percentage", "percent": "10"})
+    second = await kit.rule(program, name="Café ☕", reward={"type": "fixed", "amount": "1"})
+    await kit.rule(program, name="Off", reward={"type": "fixed", "amount": "2"}, active=False)
+    listed = ((first["id"], "Ten"), (second["id"], "Café ☕"))
+    expected = rule_sets.digest(uuid.UUID(program["id"]), listed)
+    ids_sql = "SELECT id FROM rule_sets"
+    assert (expected,) in await asyncio.to_thread(rows_of, settings, ids_sql)
+
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0023")
+    await asyncio.to_thread(upgrade, settings)
+    assert await asyncio.to_thread(rows_of, settings, ids_sql) == [(expected,)]
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+        async with db.transaction(write=False) as session:
+            assert await rule_sets.read(session, tenant.workspace_id, [expected]) == {
+                expected: listed
+            }
+    finally:
+        await db.dispose()
+    ada = await kit.promoter(program)
+    bought = await kit.purchase(external_id="o-1", amount="10.00", code=code_of(ada))
+    assert [r["rule_name"] for r in bought["explanation"]["rules"]] == ["Ten", "Café ☕"]
+    assert (await kit.get(f"/v1/purchases/{bought['id']}"))["explanation"] == bought["explanation"]

@@ -13,7 +13,7 @@ from goodwill.promoters.models import Promoter
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.referrals.models import Lead, Referral
 from goodwill.rewards.models import LedgerEntry, Reward
-from goodwill.rules.models import RewardRule
+from goodwill.rules.models import RewardRule, RuleSet
 from goodwill.tracking.models import CustomEvent, EventSchema
 from goodwill.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from goodwill.workspaces.models import ApiKey, Workspace
@@ -45,6 +45,7 @@ __all__ = [
     "Refund",
     "Reward",
     "RewardRule",
+    "RuleSet",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

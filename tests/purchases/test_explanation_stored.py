@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from goodwill.db import Database
 from goodwill.purchases import explained
 from goodwill.purchases.models import Purchase
+from goodwill.rules.models import RewardRule
 from tests.conftest import FakeClock, Tenant
 from tests.kit import Kit, code_of
 
@@ -90,11 +91,13 @@ async def test_every_kind_of_attribution_reads_back_as_answered(
         held += [r["id"] for r in purchase["rewards"]]
         assert not [i for i in held if i in text], text
     assert await _kept(db, answered[3]["id"]) == {"attribution": "none", "rules": []}
-    # A fired rule keeps its id and name: its code, reason and cap say what every fired
-    # rule's say, and its reward is the purchase's.
-    assert [set(r) for r in (await _kept(db, answered[0]["id"]))["rules"]] == [
-        {"rule_id", "rule_name", "fired"}
-    ] * 3
+    # A fired rule keeps only that it fired: its code, reason and cap say what every fired
+    # rule's say, its reward is the purchase's, and its id and name are the rule set's.
+    kept = await _kept(db, answered[0]["id"])
+    assert [set(r) for r in kept["rules"]] == [{"fired"}] * 3
+    [rule_set] = {(await _kept(db, p["id"])).get("rule_set") for p in answered[:3]}
+    assert isinstance(rule_set, int)
+    assert not [r for r in answered[0]["explanation"]["rules"] if r["rule_id"] in json.dumps(kept)]
 
     async def read_back() -> list[dict[str, Any]]:
         one = [await kit.get(f"/v1/purchases/{p['id']}") for p in answered]
@@ -168,3 +171,54 @@ def test_a_fired_rule_keeps_what_it_says_otherwise() -> None:
         {"rule_id": "r", "rule_name": "10% capped", "fired": True, "capped": True},
         {"rule_id": "r", "rule_name": "10% capped", "fired": True},
     ]
+
+
+async def test_a_rule_renamed_later_keeps_the_name_it_was_decided_under(
+    client: AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """Each change to a program's rules records the set of its active rules: a purchase names
+    the set it was decided with, and reads back with the names of that moment."""
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    rule = await kit.rule(program, name="Ten", reward={"type": "percentage", "percent": "10"})
+    ada = await kit.promoter(program)
+    before = await kit.purchase(external_id="o-1", amount="10.00", code=code_of(ada))
+    await kit.patch(f"/v1/programs/{program['id']}/rules/{rule['id']}", {"name": "Ten %"}, 200)
+    after = await kit.purchase(
+        external_id="o-2", customer={"source_id": "other"}, amount="10.00", code=code_of(ada)
+    )
+    assert before["explanation"]["rules"][0]["rule_name"] == "Ten"
+    assert after["explanation"]["rules"][0]["rule_name"] == "Ten %"
+    sets = {(await _kept(db, p["id"]))["rule_set"] for p in (before, after)}
+    assert len(sets) == 2
+    for bought in (before, after):
+        assert (await kit.get(f"/v1/purchases/{bought['id']}"))["explanation"] == bought[
+            "explanation"
+        ]
+
+
+async def test_rules_changed_outside_goodwill_are_explained_whole(
+    client: AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """Rules changed straight in the database have no recorded set: a purchase keeps every
+    rule's id and name, and reads back the same."""
+    kit = Kit(client, tenant)
+    program = await kit.program()
+    rule = await kit.rule(program, name="Ten", reward={"type": "percentage", "percent": "10"})
+    ada = await kit.promoter(program)
+    async with db.transaction() as session:
+        await session.execute(
+            update(RewardRule).where(RewardRule.id == uuid.UUID(rule["id"])).values(name="Renamed")
+        )
+    bought = await kit.purchase(external_id="o-1", amount="10.00", code=code_of(ada))
+    kept = await _kept(db, bought["id"])
+    assert "rule_set" not in kept
+    assert kept["rules"] == [{"rule_id": rule["id"], "rule_name": "Renamed", "fired": True}]
+    assert (await kit.get(f"/v1/purchases/{bought['id']}"))["explanation"] == bought["explanation"]
+
+
+def test_a_rule_set_that_is_not_there_is_a_broken_database() -> None:
+    purchase = Purchase(id=uuid.uuid4(), program_id=None, promoter_id=None, referral_id=None)
+    kept = {"attribution": "none", "rule_set": 7, "rules": [{"fired": False}]}
+    with pytest.raises(LookupError, match="no rule set 7"):
+        explained.complete(kept, purchase, [], {})

@@ -14,6 +14,9 @@ referred purchase's row. So :func:`stored` leaves out
   rewards by rule (a purchase makes at most one reward per rule), and what a fired rule
   says unless it says otherwise (:data:`FIRED`: ``"code": "fired"``, no reason, not capped);
 - an attribution to nothing, the same for every unattributed purchase, stored as ``"none"``;
+- each rule's id and name, when the rules decided are a recorded set (``goodwill.rules.sets``,
+  since 2026-12-07): the explanation names the set (``"rule_set"``) and its entries follow
+  the set's order;
 
 and :func:`complete` puts them back when the purchase is read. An explanation stored whole
 (every purchase before 2026-12-06) has nothing to complete and reads as it was stored.
@@ -27,10 +30,12 @@ from typing import Any
 from goodwill.purchases.models import Purchase
 from goodwill.referrals.attribution import NOTHING_TO_ATTRIBUTE, Attributed
 from goodwill.rewards.schemas import RewardOut
+from goodwill.rules.sets import Listed
 
 ROW_IDS = ("program_id", "promoter_id", "referral_id")
 REWARD_KEYS = ("reward_id", "unit", "amount")
 FIRED = {"code": "fired", "reason": None, "capped": False}
+SET_KEYS = ("rule_id", "rule_name")
 NOTHING = Attributed("none", NOTHING_TO_ATTRIBUTE).explain()
 
 
@@ -42,9 +47,15 @@ def _implied(key: str, value: Any) -> bool:
     return type(value) is type(default) and value == default
 
 
-def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+def stored(
+    explanation: Mapping[str, Any],
+    row: Mapping[str, Any],
+    rule_set: tuple[int, Listed] | None = None,
+) -> dict[str, Any]:
     """What ``purchases.explanation`` keeps of ``explanation``, for the purchase ``row`` (its
-    columns by name) whose rewards are written with it."""
+    columns by name) whose rewards are written with it. ``rule_set``: the id and rules of the
+    recorded set the rules were decided with, if any (used when it lists exactly the
+    explanation's rules)."""
     attribution: Any = explanation["attribution"]
     if attribution == NOTHING:
         attribution = "none"
@@ -63,14 +74,40 @@ def stored(explanation: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
         else rule
         for rule in explanation["rules"]
     ]
+    if rule_set is not None and rules:
+        set_id, listed = rule_set
+        if tuple((rule["rule_id"], rule["rule_name"]) for rule in rules) == listed:
+            named = [{k: v for k, v in rule.items() if k not in SET_KEYS} for rule in rules]
+            return {"attribution": attribution, "rule_set": set_id, "rules": named}
     return {"attribution": attribution, "rules": rules}
 
 
+def rule_set_of(kept: Mapping[str, Any]) -> int | None:
+    """The rule set a stored explanation names, if any."""
+    found = kept.get("rule_set")
+    return found if isinstance(found, int) else None
+
+
 def complete(
-    kept: Mapping[str, Any], purchase: Purchase, rewards: Sequence[RewardOut]
+    kept: Mapping[str, Any],
+    purchase: Purchase,
+    rewards: Sequence[RewardOut],
+    rule_sets: Mapping[int, Listed] | None = None,
 ) -> dict[str, Any]:
-    """The explanation of ``purchase`` from what :func:`stored` kept of it and the purchase's
-    ``rewards``. A fired rule whose reward is not among them is a broken database: it raises."""
+    """The explanation of ``purchase`` from what :func:`stored` kept of it, the purchase's
+    ``rewards`` and the rule set it names (among ``rule_sets``). A fired rule whose reward is
+    not among them, or a rule set that is not, is a broken database: it raises."""
+    set_id = rule_set_of(kept)
+    if set_id is not None:
+        listed = (rule_sets or {}).get(set_id)
+        if listed is None:
+            raise LookupError(f"purchase {purchase.id}: no rule set {set_id} to explain")
+        kept = {key: value for key, value in kept.items() if key != "rule_set"} | {
+            "rules": [
+                {"rule_id": rule_id, "rule_name": name} | entry
+                for (rule_id, name), entry in zip(listed, kept["rules"], strict=True)
+            ]
+        }
     attribution: Any = kept.get("attribution")
     if attribution == "none":
         attribution = dict(NOTHING)

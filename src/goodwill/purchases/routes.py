@@ -17,7 +17,10 @@ from goodwill.rewards.schemas import RewardOut
 
 def purchase_out(recorded: RecordedPurchase) -> PurchaseOut:
     return PurchaseOut.of(
-        recorded.purchase, [RewardOut.of(r) for r in recorded.rewards], recorded.refunds
+        recorded.purchase,
+        [RewardOut.of(r) for r in recorded.rewards],
+        recorded.refunds,
+        recorded.rule_sets,
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from goodwill.purchases import explained
 from goodwill.purchases.models import Purchase, Refund
 from goodwill.referrals.schemas import Attribution, CustomerRef
 from goodwill.rewards.schemas import Explanation, RewardOut
+from goodwill.rules.sets import Listed
 
 ExternalId = Annotated[
     str,
@@ -132,7 +134,14 @@ class PurchaseOut(Output):
     object: str = "purchase"
 
     @classmethod
-    def of(cls, p: Purchase, rewards: list[RewardOut], refunds: list[Refund]) -> PurchaseOut:
+    def of(
+        cls,
+        p: Purchase,
+        rewards: list[RewardOut],
+        refunds: list[Refund],
+        rule_sets: Mapping[int, Listed] | None = None,
+    ) -> PurchaseOut:
+        """``rule_sets``: the rule sets its explanation may name, by id."""
         return cls(
             id=p.id,
             external_id=p.external_id,
@@ -155,5 +164,5 @@ class PurchaseOut(Output):
             updated_at=format_time(p.changed_at),
             rewards=rewards,
             refunds=[RefundOut.of(r, p) for r in refunds],
-            explanation=Explanation.of(explained.complete(p.explanation, p, rewards)),
+            explanation=Explanation.of(explained.complete(p.explanation, p, rewards, rule_sets)),
         )

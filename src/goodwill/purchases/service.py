@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from goodwill.referrals.schemas import check_one_attribution
 from goodwill.rewards import grant
 from goodwill.rewards import service as rewards_service
 from goodwill.rewards.models import Reward
+from goodwill.rules import sets as rule_sets
 from goodwill.rules.engine import Decision
 from goodwill.workspaces import config as workspace_config
 
@@ -65,6 +66,8 @@ class RecordedPurchase:
     rewards: list[Reward]
     refunds: list[Refund]
     created: bool
+    # the rule sets its explanation names (goodwill.rules.sets), by id
+    rule_sets: Mapping[int, rule_sets.Listed] = field(default_factory=dict)
 
 
 def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, Any]]) -> bytes:
@@ -309,8 +312,14 @@ async def record(
     if attributed.is_new:
         assert attributed.referral is not None
         await attribution.save_referral(session, attributed.referral, now, source, with_outbox=True)
-    # The explanation without what the row and the rewards hold (goodwill.purchases.explained).
-    kept = explained.stored(values["explanation"], values)
+    # The explanation without what the row and the rewards hold (goodwill.purchases.explained),
+    # and without the rules' ids and names when they are a recorded set.
+    decided_with = None
+    if attributed.program is not None:
+        set_id = config.rule_sets.get(attributed.program.id)
+        if set_id is not None:
+            decided_with = (set_id, rule_sets.listed(config.rules[attributed.program.id]))
+    kept = explained.stored(values["explanation"], values, decided_with)
     stored = {"explanation": pack(kept), "items": pack(items)}
     write_with_outbox(session, (_INSERT, [values | stored]))
     purchase = view(Purchase, values)
@@ -325,7 +334,15 @@ async def record(
         source=source,
         event_type_prefix=event_type_prefix,
     )
-    return RecordedPurchase(purchase, customer.id, attributed.referral, granted, [], True)
+    return RecordedPurchase(
+        purchase,
+        customer.id,
+        attributed.referral,
+        granted,
+        [],
+        True,
+        {} if decided_with is None else {decided_with[0]: decided_with[1]},
+    )
 
 
 async def after_purchase_recorded(
@@ -450,7 +467,18 @@ async def load(
         row = await db.one(_REFERRAL_BY_ID, workspace_id=workspace_id, id=purchase.referral_id)
         assert row is not None  # referrals are never deleted
         referral = _REFERRAL.instance(db, row)
-    return RecordedPurchase(purchase, purchase.customer_id, referral, rewards, refunds, created)
+    named = await _rule_sets_of(session, workspace_id, [purchase])
+    return RecordedPurchase(
+        purchase, purchase.customer_id, referral, rewards, refunds, created, named
+    )
+
+
+async def _rule_sets_of(
+    session: AsyncSession, workspace_id: uuid.UUID, purchases: Sequence[Purchase]
+) -> Mapping[int, rule_sets.Listed]:
+    """The rule sets the purchases' explanations name."""
+    ids = {i for p in purchases if (i := explained.rule_set_of(p.explanation)) is not None}
+    return await rule_sets.read(session, workspace_id, ids) if ids else {}
 
 
 async def refunds_of(
@@ -491,8 +519,10 @@ async def list_(
     ids = [p.id for p in rows]
     rewards = await rewards_service.for_purchases(session, workspace_id, ids)
     refunds = await refunds_of(session, workspace_id, ids)
+    named = await _rule_sets_of(session, workspace_id, rows)
     return [
-        RecordedPurchase(p, p.customer_id, None, rewards[p.id], refunds[p.id], False) for p in rows
+        RecordedPurchase(p, p.customer_id, None, rewards[p.id], refunds[p.id], False, named)
+        for p in rows
     ], next_cursor
 
 

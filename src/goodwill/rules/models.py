@@ -45,3 +45,22 @@ class RewardRule(Base):
     __table_args__ = (
         Index("ix_reward_rules_workspace_id_program_id", "workspace_id", "program_id"),
     )
+
+
+class RuleSet(Base):
+    """The active rules of one program at some moment, as the engine reads them (oldest
+    first): each rule's id and name, ``[[id, name], …]``. Never changed or deleted.
+
+    Its ``id`` is a digest of the program and what it lists (``goodwill.rules.sets``), so the
+    same rules are one row and a set is known by its content wherever it is cached. A
+    purchase's explanation names the set its rules were decided with instead of repeating every
+    rule's id and name (``goodwill.purchases.explained``): a rule's name may change later,
+    the set keeps the one it had."""
+
+    __tablename__ = "rule_sets"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"))
+    rules: Mapped[list[Any]]
+    created_at: Mapped[datetime]

@@ -240,7 +240,16 @@ async def create(
     session.add(rule)
     await session.flush()
     programs.config_changed(session)
+    await _record_set(session, workspace_id, program.id, now)
     return rule, program
+
+
+async def _record_set(
+    session: AsyncSession, workspace_id: uuid.UUID, program_id: uuid.UUID, now: datetime
+) -> None:
+    from goodwill.workspaces import config  # it reads rules: it sits above them
+
+    await config.record_rules(session, workspace_id, program_id, now)
 
 
 def _as_input(rule: RewardRule, currency: str) -> RuleCreate:
@@ -297,6 +306,7 @@ async def patch(
     rule.updated_at = now
     await session.flush()
     programs.config_changed(session)
+    await _record_set(session, workspace_id, program.id, now)
     return rule, program
 
 

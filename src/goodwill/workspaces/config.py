@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import Raw, Sql, raw
 from goodwill.errors import NotFound
+from goodwill.rules import sets
 from goodwill.rules.engine import Rule
 from goodwill.rules.service import RULE_FIELDS, rule_of
 
@@ -53,6 +54,8 @@ class WorkspaceConfig:
     programs: Mapping[uuid.UUID, ProgramInfo] = field(default_factory=dict)
     # active rules per program, oldest first (ties in an exclusive group go to the oldest)
     rules: Mapping[uuid.UUID, tuple[Rule, ...]] = field(default_factory=dict)
+    # per program, the recorded set of exactly its active rules (goodwill.rules.sets)
+    rule_sets: Mapping[uuid.UUID, int] = field(default_factory=dict)
     # active stamps and points programs, oldest first
     loyalty: tuple[ProgramInfo, ...] = ()
     # enabled endpoints and the event type patterns they subscribe to
@@ -132,6 +135,16 @@ async def current(
     return snapshot
 
 
+async def record_rules(
+    session: AsyncSession, workspace_id: uuid.UUID, program_id: uuid.UUID, now: datetime
+) -> None:
+    """After a change to ``program_id``'s rules, in its transaction: record the set of its
+    active rules as they are now (``goodwill.rules.sets``). Read afresh, not from a snapshot:
+    one labelled with this transaction's version would be cached without the set."""
+    loaded = await _load(await raw(session), workspace_id, 0)
+    await sets.record(session, workspace_id, program_id, loaded.rules.get(program_id, ()), now)
+
+
 def forget(session: AsyncSession) -> None:
     """After changing programs, rules or endpoints: this transaction reads them again (the
     triggers already gave the workspace a new ``config_version``)."""
@@ -162,10 +175,12 @@ async def _load(db: Raw, workspace_id: uuid.UUID, version: int) -> WorkspaceConf
         (db.uuid_of(row[0]), tuple(db.json_of(row[1]) or ()))
         for row in await db.all(_SUBSCRIPTIONS, workspace_id=workspace_id)
     )
+    active = {pid: tuple(found) for pid, found in rules.items()}
     return WorkspaceConfig(
         version=version,
         programs=programs,
-        rules={pid: tuple(found) for pid, found in rules.items()},
+        rules=active,
+        rule_sets=await sets.known(db, workspace_id, active),
         loyalty=loyalty,
         subscriptions=subscriptions,
     )
