@@ -29,7 +29,6 @@ from goodwill.events import feed
 from goodwill.events.models import EventGroup
 from goodwill.events.service import emit
 from goodwill.http.app import create_app
-from goodwill.loyalty.service import record_purchase
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.purchases import service as purchases_service
@@ -45,7 +44,14 @@ from goodwill.workspaces import service as workspaces
 from tests.conftest import BACKEND, PG_ADMIN_URL, FakeClock, Tenant, _pg_url, make_tenant
 from tests.db.test_raw import endpoint
 from tests.kit import Kit, code_of
-from tests.loyalty.helpers import COFFEE_CARD, item, make_customer, make_program, purchase
+from tests.loyalty.helpers import (
+    COFFEE_CARD,
+    item,
+    make_customer,
+    make_program,
+    purchase,
+    record_purchase,
+)
 
 
 async def test_health_and_readiness(client: AsyncClient) -> None:
@@ -496,9 +502,10 @@ async def test_stamps_keep_their_rows_and_their_uniqueness_across_0014(scratch_u
     await asyncio.to_thread(upgrade, settings)
     now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
     db = Database(settings)
-    stamps_sql = (
-        "SELECT id, program_id, card_id, purchase_id, stamp_index, transaction_ref, status "
-        "FROM qualifying_purchases ORDER BY id"
+    stamps_sql = (  # a stamp's transaction_ref is its purchase's external_id since 0025
+        "SELECT q.id, q.program_id, q.card_id, q.purchase_id, q.stamp_index, p.external_id, "
+        "q.status FROM qualifying_purchases q JOIN purchases p ON p.id = q.purchase_id "
+        "ORDER BY q.id"
     )
 
     def stored() -> list[Any]:
@@ -584,8 +591,9 @@ async def test_purchases_lines_and_fingerprints_convert_both_ways_across_0015(
         ],
     ]
     assert [unpack(bytes(items)) for _, items, _ in at_head] == expected_lines
-    # (the digest's first 16 bytes, as purchases keep it now: 0015 converts whatever is stored)
-    assert [len(bytes(f)) for _, _, f in at_head] == [16, 16, 16]
+    # (the digest's first bytes, as purchases keep it now: 0015 converts whatever is stored)
+    stored_length = purchases_service.STORED_FINGERPRINT
+    assert [len(bytes(f)) for _, _, f in at_head] == [stored_length] * 3
 
     await asyncio.to_thread(command.downgrade, alembic_config(settings), "0014")
     before = await asyncio.to_thread(stored)
@@ -895,3 +903,85 @@ async def test_the_rule_sets_of_an_install_are_recorded_by_0024(
     bought = await kit.purchase(external_id="o-1", amount="10.00", code=code_of(ada))
     assert [r["rule_name"] for r in bought["explanation"]["rules"]] == ["Ten", "Café ☕"]
     assert (await kit.get(f"/v1/purchases/{bought['id']}"))["explanation"] == bought["explanation"]
+
+
+async def test_stamps_and_rewards_read_what_they_repeated_across_0025(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    """Migration 0025: a stamp's customer and transaction_ref are its card's and its
+    purchase's, a reward's beneficiary whether it names a customer. Going back writes each
+    column out again as the API answered it; a stored value that differs from what would be
+    read in its place stops the upgrade before it drops anything; coming back, the API
+    answers the same."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    kit = Kit(client_on, tenant)
+    program = await kit.program()
+    await kit.rule(program, reward={"type": "fixed", "amount": "5"})
+    await kit.rule(
+        program, reward={"type": "fixed", "amount": "2"}, beneficiary="referred_customer"
+    )
+    card = {"kind": "stamps", "name": "Coffee", "currency": "EUR", "settings": COFFEE_CARD}
+    stamps_program = await kit.post("/v1/programs", card, 201)
+    ada = await kit.promoter(program)
+    eve = {"source_id": "eve"}
+    await kit.purchase(external_id="o-1", amount="20.00", customer=eve, code=code_of(ada))
+    await kit.purchase(external_id="o-2", amount="30.00", customer={"source_id": "bob"})
+
+    async def answers() -> tuple[Any, Any]:
+        stamps = await kit.get(f"/v1/qualifying-purchases?program_id={stamps_program['id']}")
+        rewards = await kit.get("/v1/rewards")
+        return stamps["data"], rewards["data"]
+
+    stamps, rewards = await answers()
+    assert sorted(s["transaction_ref"] for s in stamps) == ["o-1", "o-2"]
+    assert sorted(r["beneficiary"] for r in rewards) == ["promoter", "referred_customer"]
+    eve_id = next(s["customer_id"] for s in stamps if s["transaction_ref"] == "o-1")
+    by_customer = f"/v1/qualifying-purchases?customer_id={eve_id}"
+    assert [s["transaction_ref"] for s in (await kit.get(by_customer))["data"]] == ["o-1"]
+
+    as_text = (lambda v: str(uuid.UUID(bytes=v))) if BACKEND == "sqlite" else str
+    stamps_sql = "SELECT id, customer_id, transaction_ref FROM qualifying_purchases ORDER BY id"
+    rewards_sql = "SELECT id, beneficiary FROM rewards ORDER BY id"
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0024")
+    stored = await asyncio.to_thread(rows_of, settings, stamps_sql)
+    assert [(as_text(i), as_text(c), r) for i, c, r in stored] == sorted(
+        (s["id"], s["customer_id"], s["transaction_ref"]) for s in stamps
+    )
+    stored = await asyncio.to_thread(rows_of, settings, rewards_sql)
+    assert [(as_text(i), b) for i, b in stored] == sorted(
+        (r["id"], r["beneficiary"]) for r in rewards
+    )
+
+    # Stored values that are not what would be read in their place: nothing changes.
+    for sql in (
+        "UPDATE qualifying_purchases SET transaction_ref = 'o-9'",
+        "UPDATE rewards SET beneficiary = 'promoter'",
+    ):
+        await asyncio.to_thread(execute, settings, sql)
+    with pytest.raises(
+        RuntimeError,
+        match="migration 0025 changed nothing: 2 stamps whose transaction_ref is not their "
+        "purchase's external_id, 1 rewards whose beneficiary",
+    ):
+        await asyncio.to_thread(upgrade, settings)
+    for sql in (
+        "UPDATE qualifying_purchases SET transaction_ref = "
+        "(SELECT external_id FROM purchases WHERE id = qualifying_purchases.purchase_id)",
+        "UPDATE rewards SET beneficiary = 'referred_customer' WHERE customer_id IS NOT NULL",
+    ):
+        await asyncio.to_thread(execute, settings, sql)
+
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+    finally:
+        await db.dispose()
+    assert await answers() == (stamps, rewards)

@@ -12,11 +12,18 @@ from goodwill.loyalty import points, redemptions
 from goodwill.loyalty.cards import CardRepository
 from goodwill.loyalty.models import LoyaltyCard, PointsEntry
 from goodwill.loyalty.schemas import CustomerRef, RedemptionCreate
-from goodwill.loyalty.service import record_purchase, record_refund
+from goodwill.loyalty.service import record_refund
 from goodwill.maintenance import expire_points_once
 from goodwill.programs.models import Program
 from tests.conftest import FakeClock, Tenant
-from tests.loyalty.helpers import SOURCE, events_of, make_customer, make_program, purchase
+from tests.loyalty.helpers import (
+    SOURCE,
+    events_of,
+    make_customer,
+    make_program,
+    purchase,
+    record_purchase,
+)
 
 MS = timedelta(milliseconds=1)
 SETTINGS = {

@@ -33,11 +33,11 @@ from goodwill.loyalty.facts import PurchaseFacts
 from goodwill.loyalty.models import PointsEntry
 from goodwill.loyalty.redemptions import InsufficientBalance
 from goodwill.loyalty.schemas import CustomerRef, RedemptionCreate
-from goodwill.loyalty.service import record_purchase, record_refund
+from goodwill.loyalty.service import record_refund
 from goodwill.maintenance import expire_points_once
 from goodwill.settings import Settings
 from goodwill.workspaces import service as workspaces
-from tests.loyalty.helpers import make_customer, make_program, purchase
+from tests.loyalty.helpers import make_customer, make_program, purchase, record_purchase
 
 T = TypeVar("T")
 SETTINGS = {

@@ -8,9 +8,8 @@ import uuid
 from httpx import AsyncClient
 
 from goodwill.db import Database
-from goodwill.loyalty.service import record_purchase
 from tests.conftest import FakeClock, Tenant, count_rows, error_of
-from tests.loyalty.helpers import SOURCE, make_customer, make_program, purchase
+from tests.loyalty.helpers import SOURCE, make_customer, make_program, purchase, record_purchase
 
 STAMPS = {"stamps_required": 3, "reward": {"description": "A free coffee", "value": "2.50"}}
 POINTS = {"earning_rules": [{"trigger": "purchase", "points_per_unit": "1"}], "pending_days": 7}

@@ -9,9 +9,17 @@ from goodwill.db import Database
 from goodwill.loyalty import queries, redemptions
 from goodwill.loyalty.models import QualifyingPurchase
 from goodwill.loyalty.schemas import CustomerRef, RedemptionCreate
-from goodwill.loyalty.service import record_purchase, record_refund
+from goodwill.loyalty.service import record_refund
 from tests.conftest import FakeClock, Tenant, count_rows
-from tests.loyalty.helpers import SOURCE, events_of, item, make_customer, make_program, purchase
+from tests.loyalty.helpers import (
+    SOURCE,
+    events_of,
+    item,
+    make_customer,
+    make_program,
+    purchase,
+    record_purchase,
+)
 
 SETTINGS = {
     "stamps_required": 2,

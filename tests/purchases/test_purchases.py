@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import msgspec
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
@@ -85,10 +86,13 @@ async def test_a_replay_answers_the_first_result_and_another_body_is_a_conflict(
         assert await count_rows(db, table, tenant.workspace_id) == n, table
 
 
-async def test_a_purchase_stored_with_its_whole_fingerprint_still_knows_its_replays(
-    client: AsyncClient, tenant: Tenant, db: Database
+@pytest.mark.parametrize("kept", [32, 16])
+async def test_a_purchase_stored_with_more_of_its_fingerprint_still_knows_its_replays(
+    client: AsyncClient, tenant: Tenant, db: Database, kept: int
 ) -> None:
-    # Purchases stored before 2026-12-04 kept the SHA-256's 32 bytes; new ones keep 16.
+    # Purchases stored before 2026-12-04 kept the SHA-256's 32 bytes, those stored until
+    # 2026-12-07 16; new ones keep 8.
+    assert purchases_service.STORED_FINGERPRINT == 8
     kit = Kit(client, tenant)
     body = {
         "external_id": "order-1",
@@ -108,7 +112,7 @@ async def test_a_purchase_stored_with_its_whole_fingerprint_still_knows_its_repl
             text(
                 "UPDATE purchases SET fingerprint = :f WHERE workspace_id = :w AND external_id = :x"
             ),
-            {**where, "f": whole},
+            {**where, "f": whole[:kept]},
         )
     assert await kit.purchase(expect=200, **body) == first
     r = await kit.purchase_response(**{**body, "amount": "51.00"})

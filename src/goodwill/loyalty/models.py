@@ -13,11 +13,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from goodwill.db import Base
 from goodwill.db.base import index_of_set
+from goodwill.purchases.models import Purchase
 
 
 class LoyaltyCard(Base):
@@ -68,6 +69,10 @@ class QualifyingPurchase(Base):
     """One stamp: a purchase (or one unit of its items) that counted in a stamps program.
 
     ``created → redeemed → unredeemed → redeemed …``; ``voided`` by a refund, from any state.
+
+    Its ``customer_id`` is its card's and its ``transaction_ref`` its purchase's
+    ``external_id``, neither of which ever changes: read through them, not stored again
+    (migration 0025).
     """
 
     __tablename__ = "qualifying_purchases"
@@ -76,10 +81,20 @@ class QualifyingPurchase(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"))
     card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_cards.id"))
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
-    purchase_id: Mapped[uuid.UUID]
+    purchase_id: Mapped[uuid.UUID] = mapped_column()
     stamp_index: Mapped[int]  # 0 … n-1 for a purchase that gave n stamps
-    transaction_ref: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[uuid.UUID] = column_property(
+        select(LoyaltyCard.customer_id)
+        .where(LoyaltyCard.id == card_id)
+        .correlate_except(LoyaltyCard)
+        .scalar_subquery()
+    )
+    transaction_ref: Mapped[str] = column_property(
+        select(Purchase.external_id)
+        .where(Purchase.id == purchase_id)
+        .correlate_except(Purchase)
+        .scalar_subquery()
+    )
     status: Mapped[str] = mapped_column(String(16))  # created|redeemed|voided|unredeemed
     redemption_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("redemptions.id"))
     created_at: Mapped[datetime]

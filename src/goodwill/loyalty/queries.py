@@ -116,8 +116,9 @@ async def list_stamps(
     stmt = QualifyingPurchaseRepository(session, workspace_id).select()
     if program_id is not None:
         stmt = stmt.where(qp.program_id == program_id)
-    if customer_id is not None:
-        stmt = stmt.where(qp.customer_id == customer_id)
+    if customer_id is not None:  # a stamp's customer is its card's
+        cards = select(LoyaltyCard.id).where(LoyaltyCard.customer_id == customer_id)
+        stmt = stmt.where(qp.card_id.in_(cards))
     if purchase_id is not None:
         stmt = stmt.where(qp.purchase_id == purchase_id)
     if status is not None:

@@ -30,7 +30,7 @@ from goodwill.loyalty.cards import ensure_card, lock_cards
 from goodwill.loyalty.events import emit_qualifying_purchase
 from goodwill.loyalty.models import LoyaltyCard, QualifyingPurchase, Redemption
 from goodwill.loyalty.schemas import RedemptionCreate, RedemptionOut
-from goodwill.loyalty.stamps import AVAILABLE
+from goodwill.loyalty.stamps import AVAILABLE, transaction_refs
 from goodwill.programs import service as programs
 from goodwill.programs.models import Program
 
@@ -258,10 +258,12 @@ async def _unredeem(
         update(qp)
         .where(qp.redemption_id == redemption_id, qp.status == "redeemed")
         .values(status="unredeemed", unredeemed_at=now, redemption_id=None, updated_at=now)
-        .returning(qp.id, qp.program_id, qp.purchase_id, qp.transaction_ref)
+        .returning(qp.id, qp.program_id, qp.purchase_id)
         .execution_options(synchronize_session=False)
     )
-    for row in sorted(result.all(), key=lambda r: r.id):
+    rows = sorted(result.all(), key=lambda r: r.id)
+    refs = await transaction_refs(session, {row.purchase_id for row in rows})
+    for row in rows:
         await emit_qualifying_purchase(
             session,
             "unredeemed",
@@ -269,7 +271,7 @@ async def _unredeem(
             qualifying_purchase_id=row.id,
             program_id=row.program_id,
             purchase_id=row.purchase_id,
-            transaction_ref=row.transaction_ref,
+            transaction_ref=refs[row.purchase_id],
             now=now,
             source=source,
         )

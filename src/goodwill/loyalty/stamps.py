@@ -7,7 +7,7 @@ recording the same purchase again adds nothing. Their states and events follow s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from goodwill.ids import new_id
 from goodwill.loyalty.events import emit_qualifying_purchase
 from goodwill.loyalty.facts import PurchaseFacts, StampChange
 from goodwill.loyalty.models import QualifyingPurchase
+from goodwill.purchases.models import Purchase
 
 AVAILABLE = ("created", "unredeemed")
 STAMPS: Table = QualifyingPurchase.__table__  # type: ignore[assignment]
@@ -57,10 +58,8 @@ async def add_stamps(
             "workspace_id": workspace_id,
             "program_id": program_id,
             "card_id": card_id,
-            "customer_id": purchase.customer_id,
             "purchase_id": purchase.purchase_id,
             "stamp_index": index,
-            "transaction_ref": purchase.external_id,
             "status": "created",
             "redemption_id": None,
             "created_at": now,
@@ -103,6 +102,18 @@ async def stamps_of_purchase(
         qp.workspace_id == workspace_id, qp.purchase_id == purchase_id
     )
     return (await session.execute(stmt)).all()
+
+
+async def transaction_refs(
+    session: AsyncSession, purchase_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The ``transaction_ref`` of the stamps of each purchase: its ``external_id``."""
+    if not purchase_ids:
+        return {}
+    found = await session.execute(
+        select(Purchase.id, Purchase.external_id).where(Purchase.id.in_(purchase_ids))
+    )
+    return {row.id: row.external_id for row in found}
 
 
 def stamps_to_void(stamps: Sequence[Any], keep: int) -> list[Any]:

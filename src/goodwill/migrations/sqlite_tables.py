@@ -13,9 +13,14 @@ from collections.abc import Mapping
 from alembic import op
 
 
-def rebuild(table: str, declarations: Mapping[str, str]) -> None:
+def rebuild(
+    table: str, declarations: Mapping[str, str], values: Mapping[str, str] | None = None
+) -> None:
     """Rebuild ``table`` with each column declaration (``"updated_at DATETIME NOT NULL,"``,
-    as its ``CREATE TABLE`` has it, whitespace aside) replaced by its new one."""
+    as its ``CREATE TABLE`` has it, whitespace aside) replaced by its new one: an empty one
+    drops the column (or constraint), and one that adds a column says what it holds in
+    ``values``, an SQL expression over the old row (``{"ref": "(SELECT …)"}``). The rows are
+    copied column by column into the columns the new table has."""
     bind = op.get_bind()
     create = bind.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
@@ -34,13 +39,14 @@ def rebuild(table: str, declarations: Mapping[str, str]) -> None:
         if found != 1:
             raise RuntimeError(f"{table}: {old!r} found {found} times in {body!r}")
         body = f" {body}".replace(f" {old} ", f" {new} ").lstrip()
-    columns = ", ".join(
-        f'"{row[1]}"' for row in bind.exec_driver_sql(f'PRAGMA table_info("{table}")')
-    )
     rebuilt = f"{table}__rebuilt"
     bind.exec_driver_sql(f'CREATE TABLE "{rebuilt}" ({body}')
+    names = [row[1] for row in bind.exec_driver_sql(f'PRAGMA table_info("{rebuilt}")')]
+    given = values or {}
+    columns = ", ".join(f'"{n}"' for n in names)
+    selected = ", ".join(given.get(n, f'"{table}"."{n}"') for n in names)
     bind.exec_driver_sql(
-        f'INSERT INTO "{rebuilt}" ({columns}) SELECT {columns} FROM "{table}" ORDER BY rowid'  # noqa: S608 - schema names
+        f'INSERT INTO "{rebuilt}" ({columns}) SELECT {selected} FROM "{table}" ORDER BY rowid'  # noqa: S608 - schema names
     )
     # Other tables' foreign keys name the table, briefly missing: the legacy rename does not
     # check them.

@@ -19,8 +19,8 @@ class Purchase(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id"))
     external_id: Mapped[str] = mapped_column(String(200))
-    # The first 16 bytes of the SHA-256 of the request that created it (all 32 for purchases
-    # stored before 2026-12-04): a replay with another body is a conflict.
+    # The first 8 bytes of the SHA-256 of the request that created it (16 for purchases stored
+    # from 2026-12-04 to 2026-12-07, all 32 before): a replay with another body is a conflict.
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
     program_id: Mapped[uuid.UUID | None]

@@ -85,13 +85,15 @@ def _fingerprint(data: PurchaseCreate, amount_minor: int, items: list[dict[str, 
     return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).digest()
 
 
-# A purchase stores the first 16 bytes of its fingerprint: 128 bits tell a replay from another
-# purchase under one external_id as well as 256 do. Purchases stored before keep all 32.
-STORED_FINGERPRINT = 16
+# A purchase stores the first 8 bytes of its fingerprint: it only ever tells a replay from
+# another body sent under the same external_id by the same workspace, which 64 bits do but
+# once in 2^64 such bodies. Purchases stored before keep 16 (since 2026-12-04) or all 32.
+STORED_FINGERPRINT = 8
 
 
 def _same_purchase(stored: bytes, fingerprint: bytes) -> bool:
-    """Whether ``stored`` (16 bytes, or the 32 of a purchase stored before) is ``fingerprint``'s."""
+    """Whether ``stored`` (8 bytes, or the 16 or 32 of a purchase stored before) is
+    ``fingerprint``'s."""
     return fingerprint[: len(stored)] == stored
 
 

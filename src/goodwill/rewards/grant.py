@@ -172,7 +172,10 @@ async def write(
             continue
         assert decision.unit is not None
         assert decision.hold_until is not None
+        # A reward names its customer exactly when the customer receives it (Reward.beneficiary).
         to_customer = decision.beneficiary == "referred_customer"
+        if to_customer and target.customer_id is None:
+            raise ValueError(f"rule {decision.rule_id} rewards a referred customer, and none is")
         rows.append(
             created_row(
                 {
@@ -182,7 +185,6 @@ async def write(
                     "rule_id": decision.rule_id,
                     "referral_id": target.referral_id,
                     "promoter_id": target.promoter_id,
-                    "beneficiary": decision.beneficiary,
                     "customer_id": target.customer_id if to_customer else None,
                     "source_type": target.source_type,
                     "source_id": target.source_id,

@@ -40,9 +40,9 @@ INSERT = insert_into(LEDGER)
 
 def rewards_of(account_type: str, account_id: uuid.UUID) -> list[Any]:
     """The conditions on ``rewards`` that find the rewards of one account."""
-    if account_type == "promoter":
-        return [Reward.beneficiary == "promoter", Reward.promoter_id == account_id]
-    return [Reward.beneficiary == "referred_customer", Reward.customer_id == account_id]
+    if account_type == "promoter":  # a reward with a customer is the customer's
+        return [Reward.customer_id.is_(None), Reward.promoter_id == account_id]
+    return [Reward.customer_id == account_id]
 
 
 def earned_bucket(reward: Reward) -> str:
@@ -58,7 +58,7 @@ def entries(
     entry, the rewards' ``earned`` entries first. Each part is filtered by its own indexes
     (the rewards' promoter or customer, the entries' account)."""
     r, e = Reward, LedgerEntry
-    to_customer = r.beneficiary == "referred_customer"
+    to_customer = r.customer_id.is_not(None)  # Reward.beneficiary
     earned = select(
         case((to_customer, "customer"), else_="promoter").label("account_type"),
         case((to_customer, r.customer_id), else_=r.promoter_id).label("account_id"),

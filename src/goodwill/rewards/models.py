@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ColumnElement, ForeignKey, Index, String, case
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from goodwill.db import Base
@@ -26,8 +27,8 @@ class Reward(Base):
     rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_rules.id"))
     referral_id: Mapped[uuid.UUID | None]
     promoter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("promoters.id"))
-    # Who receives it: the promoter, or the referred customer (double-sided programs).
-    beneficiary: Mapped[str] = mapped_column(String(24))
+    # The referred customer who receives it (double-sided programs); NULL when the promoter
+    # does (``beneficiary``).
     customer_id: Mapped[uuid.UUID | None]
     # lead | click | event, and its id; a purchase's reward keeps its purchase in
     # ``purchase_id`` alone (both NULL, migration 0020). ``source`` is what granted it.
@@ -51,6 +52,17 @@ class Reward(Base):
     def changed_at(self) -> datetime:
         """When it last changed: ``updated_at``, or ``created_at`` until it changes."""
         return self.updated_at or self.created_at
+
+    @hybrid_property
+    def beneficiary(self) -> str:
+        """Who receives it: ``referred_customer`` when it names a customer, else ``promoter``
+        (stored as the customer alone since migration 0025)."""
+        return "promoter" if self.customer_id is None else "referred_customer"
+
+    @beneficiary.inplace.expression
+    @classmethod
+    def _beneficiary_expression(cls) -> ColumnElement[str]:
+        return case((cls.customer_id.is_(None), "promoter"), else_="referred_customer")
 
     @property
     def source(self) -> tuple[str, uuid.UUID]:

@@ -75,7 +75,6 @@ WRITTEN = (
     "rule_id",
     "referral_id",
     "promoter_id",
-    "beneficiary",
     "customer_id",
     "source_type",
     "source_id",
@@ -406,7 +405,7 @@ async def totals_for_promoter(
         .where(
             Reward.workspace_id == workspace_id,
             Reward.promoter_id == promoter_id,
-            Reward.beneficiary == "promoter",
+            Reward.customer_id.is_(None),  # the promoter's own (Reward.beneficiary)
         )
         .group_by(Reward.status, Reward.unit)
         .order_by(Reward.status, Reward.unit)
