@@ -29,6 +29,7 @@ from goodwill.events import feed
 from goodwill.events.models import EventGroup
 from goodwill.events.service import emit
 from goodwill.http.app import create_app
+from goodwill.loyalty import stamps
 from goodwill.migrate import alembic_config, head_revision, upgrade
 from goodwill.models import metadata
 from goodwill.purchases import service as purchases_service
@@ -985,3 +986,50 @@ async def test_stamps_and_rewards_read_what_they_repeated_across_0025(
     finally:
         await db.dispose()
     assert await answers() == (stamps, rewards)
+
+
+async def test_stamps_are_unique_by_their_ids_across_0026(
+    scratch_url: str, client_on: AsyncClient
+) -> None:
+    """Migration 0026 drops the stamps' unique ``(purchase_id, program_id, stamp_index)``:
+    a new purchase's stamps take ids made of its own, which the primary key keeps unique. Going back puts it back over the same
+    rows; coming back, a purchase's stamps are still listed by purchase."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    kit = Kit(client_on, tenant)
+    card = {"kind": "stamps", "name": "Coffee", "currency": "EUR", "settings": COFFEE_CARD}
+    await kit.post("/v1/programs", card, 201)
+    bought = await kit.purchase(external_id="o-1", amount="4.50")
+    by_purchase = f"/v1/qualifying-purchases?purchase_id={bought['id']}"
+    (stamp,) = (await kit.get(by_purchase))["data"]
+    made = stamps.stamp_id(uuid.UUID(bought["id"]), 0)
+    assert stamp["id"] == str(made)
+
+    if BACKEND == "sqlite":
+        constraint_sql = "SELECT sql FROM sqlite_master WHERE name = 'qualifying_purchases'"
+    else:
+        constraint_sql = (
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'qualifying_purchases'::regclass"
+        )
+    name = "uq_qualifying_purchases_purchase_id_program_id_stamp_index"
+
+    def named() -> bool:
+        return name in " ".join(str(r[0]) for r in rows_of(settings, constraint_sql))
+
+    assert not await asyncio.to_thread(named)
+    await asyncio.to_thread(command.downgrade, alembic_config(settings), "0025")
+    assert await asyncio.to_thread(named)
+    await asyncio.to_thread(upgrade, settings)
+    assert not await asyncio.to_thread(named)
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+    finally:
+        await db.dispose()
+    assert (await kit.get(by_purchase))["data"] == [stamp]

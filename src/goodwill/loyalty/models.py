@@ -103,8 +103,10 @@ class QualifyingPurchase(Base):
     voided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]  # NULL until it changes (migration 0020)
 
+    # Its id is made of its purchase, program and index (goodwill.loyalty.stamps.stamp_id):
+    # the primary key keeps them unique (migration 0026), and a purchase's stamps are found
+    # through its customer's cards.
     __table_args__ = (
-        UniqueConstraint("purchase_id", "program_id", "stamp_index"),
         # A card's stamps, by status when read (a card holds few): migration 0021.
         Index("ix_qualifying_purchases_card_id", "card_id"),
         index_of_set("ix_qualifying_purchases_redemption_id", "redemption_id"),

@@ -120,7 +120,7 @@ async def list_stamps(
         cards = select(LoyaltyCard.id).where(LoyaltyCard.customer_id == customer_id)
         stmt = stmt.where(qp.card_id.in_(cards))
     if purchase_id is not None:
-        stmt = stmt.where(qp.purchase_id == purchase_id)
+        stmt = stmt.where(*stamps.of_purchase(workspace_id, purchase_id))
     if status is not None:
         stmt = stmt.where(qp.status == status)
     return await fetch_page(session, stmt, qp.id, limit, cursor)

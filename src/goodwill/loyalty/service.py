@@ -63,6 +63,7 @@ async def record_purchase(
                 now=now,
                 source=source,
                 new_purchase=new_purchase,
+                first=len(outcome.stamps_created),
             )
             continue
         settings = points_settings(program.settings)
@@ -107,7 +108,7 @@ async def record_refund(
     ``goodwill.loyalty.points`` (points).
     """
     outcome = LoyaltyOutcome()
-    given = await stamps.stamps_of_purchase(session, workspace_id, purchase.purchase_id)
+    given = await stamps.stamps_of_purchase(session, workspace_id, purchase)
     lots = await points.purchase_lots(session, workspace_id, purchase.purchase_id)
     if not given and not lots:
         return outcome

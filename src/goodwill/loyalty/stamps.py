@@ -1,7 +1,10 @@
 """Stamps: qualifying purchases created by purchases, voided by refunds.
 
-A purchase's stamps are rows ``(program, purchase, stamp_index)`` with a unique constraint, so
-recording the same purchase again adds nothing. Their states and events follow seed 001.
+A purchase's stamps are rows ``(program, purchase, stamp_index)``. A new purchase's stamps
+take ids made of the purchase's (:func:`stamp_id`): the primary key refuses them written twice,
+and they sort as their purchases do. A purchase recorded again is asked, under its card's lock,
+which of its stamps it already has, so it adds nothing (migration 0026). Their states and
+events follow seed 001.
 """
 
 from __future__ import annotations
@@ -17,15 +20,50 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from goodwill.db.raw import insert_into, raw
 from goodwill.events.service import write_with_outbox
 from goodwill.ids import new_id
+from goodwill.loyalty.cards import lock_cards
 from goodwill.loyalty.events import emit_qualifying_purchase
 from goodwill.loyalty.facts import PurchaseFacts, StampChange
-from goodwill.loyalty.models import QualifyingPurchase
+from goodwill.loyalty.models import LoyaltyCard, QualifyingPurchase
+from goodwill.programs.models import Program
 from goodwill.purchases.models import Purchase
 
 AVAILABLE = ("created", "unredeemed")
 STAMPS: Table = QualifyingPurchase.__table__  # type: ignore[assignment]
-_INSERT = insert_into(STAMPS, on_conflict=("purchase_id", "program_id", "stamp_index"))
-_INSERT_NEW = insert_into(STAMPS)  # a new purchase's stamps: a conflict is an error
+_INSERT = insert_into(STAMPS)  # a conflict is an error
+_LOW_32 = (1 << 32) - 1
+
+
+def stamp_id(purchase_id: uuid.UUID, ordinal: int) -> uuid.UUID:
+    """The id of a new purchase's ``ordinal``-th stamp (0, 1, … across all its programs, below
+    2^32 - 1): the
+    purchase's UUIDv7 with its last 32 bits (random) advanced by ``ordinal + 1``, modulo 2^32.
+    Its first 96 bits (time, version, counter) are the purchase's, so stamps sort as their
+    purchases do; its stamps' ids differ from one another, and from every other purchase's
+    but for two purchases whose first 96 bits are the same (ids from one generator never
+    are; a purchase's stamps are its only rows made this way)."""
+    low = (purchase_id.int + ordinal + 1) & _LOW_32
+    return uuid.UUID(int=purchase_id.int & ~_LOW_32 | low)
+
+
+def of_purchase(
+    workspace_id: uuid.UUID, purchase_id: uuid.UUID, customer_id: Any | None = None
+) -> list[Any]:
+    """The conditions that find a purchase's stamps: through its customer's cards (each
+    program's card of a customer is one entry of the cards' ``(program_id, customer_id)``
+    index) and each card's stamps (their index by card). ``customer_id``: the purchase's
+    customer, when known; else read from the purchase."""
+    qp, card = QualifyingPurchase, LoyaltyCard
+    if customer_id is None:
+        customer_id = (
+            select(Purchase.customer_id)
+            .where(Purchase.workspace_id == workspace_id, Purchase.id == purchase_id)
+            .scalar_subquery()
+        )
+    programs = select(Program.id).where(Program.workspace_id == workspace_id)
+    cards = select(card.id).where(card.program_id.in_(programs), card.customer_id == customer_id)
+    return [qp.card_id.in_(cards), qp.purchase_id == purchase_id]
+
+
 STATUSES = ("created", "redeemed", "voided", "unredeemed")
 
 
@@ -40,21 +78,35 @@ async def add_stamps(
     now: datetime,
     source: str,
     new_purchase: bool = False,
+    first: int = 0,
 ) -> list[StampChange]:
     """Give ``count`` stamps for ``purchase``; stamps it already gave are not given again.
 
-    ``new_purchase``: recorded in this transaction, so it has no stamps yet; they are written
-    with the transaction's events (``goodwill.events.service.write_with_outbox``), and one
-    that exists after all fails the transaction instead of being skipped."""
+    ``new_purchase``: recorded in this transaction, so it has no stamps yet; they take the ids
+    :func:`stamp_id` makes from ``first`` on (the stamps given in earlier programs so far) and
+    are written with the transaction's events (``goodwill.events.service.write_with_outbox``):
+    one that exists after all fails the transaction instead of being skipped. Otherwise the
+    card is locked, the purchase's stamps in the program read, and the missing ones written
+    with ids of their own."""
     if count <= 0:
         return []
-    db = await raw(session)
-    inserted = []
-    new_rows = []
-    for index in range(count):
-        stamp_id = new_id()
-        row = {
-            "id": stamp_id,
+    given: set[int] = set()
+    if not new_purchase:
+        await lock_cards(session, [card_id])
+        given = set(
+            (
+                await session.scalars(
+                    select(QualifyingPurchase.stamp_index).where(
+                        QualifyingPurchase.card_id == card_id,
+                        QualifyingPurchase.purchase_id == purchase.purchase_id,
+                        QualifyingPurchase.program_id == program_id,
+                    )
+                )
+            ).all()
+        )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": stamp_id(purchase.purchase_id, first + index) if new_purchase else new_id(),
             "workspace_id": workspace_id,
             "program_id": program_id,
             "card_id": card_id,
@@ -68,20 +120,21 @@ async def add_stamps(
             "voided_at": None,
             "updated_at": None,
         }
-        if new_purchase:
-            new_rows.append(row)
-            inserted.append(stamp_id)
-        elif await db.one(_INSERT, **row) is not None:
-            inserted.append(stamp_id)
-    if new_rows:
-        write_with_outbox(session, (_INSERT_NEW, new_rows))
+        for index in range(count)
+        if index not in given
+    ]
+    if new_purchase:
+        write_with_outbox(session, (_INSERT, rows))
+    elif rows:
+        await (await raw(session)).insert((_INSERT, rows))
+    inserted = [row["id"] for row in rows]
     changes = []
-    for stamp_id in inserted:
+    for made in inserted:
         await emit_qualifying_purchase(
             session,
             "created",
             workspace_id=workspace_id,
-            qualifying_purchase_id=stamp_id,
+            qualifying_purchase_id=made,
             program_id=program_id,
             purchase_id=purchase.purchase_id,
             transaction_ref=purchase.external_id,
@@ -89,17 +142,17 @@ async def add_stamps(
             source=source,
             as_written=True,
         )
-        changes.append(StampChange(stamp_id, program_id))
+        changes.append(StampChange(made, program_id))
     return changes
 
 
 async def stamps_of_purchase(
-    session: AsyncSession, workspace_id: uuid.UUID, purchase_id: uuid.UUID
+    session: AsyncSession, workspace_id: uuid.UUID, purchase: PurchaseFacts
 ) -> Sequence[Any]:
     """Every stamp a purchase gave, in every program: (id, program_id, card_id, status, index)."""
     qp = QualifyingPurchase
     stmt = select(qp.id, qp.program_id, qp.card_id, qp.status, qp.stamp_index).where(
-        qp.workspace_id == workspace_id, qp.purchase_id == purchase_id
+        *of_purchase(workspace_id, purchase.purchase_id, purchase.customer_id)
     )
     return (await session.execute(stmt)).all()
 

@@ -59,26 +59,23 @@ _CUSTOMER_FK = (
     ["id"],
 )
 
-# SQLite: (table, {declaration as it is: as it becomes}), the dropped columns' declarations.
-_SQLITE = {
-    "qualifying_purchases": {
-        "customer_id BLOB NOT NULL,": "",
-        "transaction_ref VARCHAR(200) NOT NULL,": "",
-        "CONSTRAINT fk_qualifying_purchases_customer_id_customers FOREIGN KEY(customer_id) "
-        "REFERENCES customers (id),": "",
-    },
-    "rewards": {"beneficiary VARCHAR(24) NOT NULL,": ""},
+# SQLite: each table's dropped columns and constraints, and their declarations going back.
+_SQLITE_DROP = {
+    "qualifying_purchases": (
+        "customer_id",
+        "transaction_ref",
+        "fk_qualifying_purchases_customer_id_customers",
+    ),
+    "rewards": ("beneficiary",),
 }
-# Going back: where each dropped declaration goes again (after the one named).
-_SQLITE_AFTER = {
-    "qualifying_purchases": {
-        "card_id BLOB NOT NULL,": "customer_id BLOB NOT NULL,",
-        "stamp_index INTEGER NOT NULL,": "transaction_ref VARCHAR(200) NOT NULL,",
-        "CONSTRAINT fk_qualifying_purchases_card_id_loyalty_cards FOREIGN KEY(card_id) "
-        "REFERENCES loyalty_cards (id),": "CONSTRAINT fk_qualifying_purchases_customer_id_customers "
-        "FOREIGN KEY(customer_id) REFERENCES customers (id),",
-    },
-    "rewards": {"promoter_id BLOB NOT NULL,": "beneficiary VARCHAR(24) NOT NULL,"},
+_SQLITE_ADD = {
+    "qualifying_purchases": (
+        "customer_id BLOB NOT NULL",
+        "transaction_ref VARCHAR(200) NOT NULL",
+        "CONSTRAINT fk_qualifying_purchases_customer_id_customers FOREIGN KEY(customer_id) "
+        "REFERENCES customers (id)",
+    ),
+    "rewards": ("beneficiary VARCHAR(24) NOT NULL",),
 }
 _VALUES = {
     "qualifying_purchases": {"customer_id": _CUSTOMER, "transaction_ref": _REF},
@@ -96,8 +93,8 @@ def upgrade() -> None:
             "before their columns can be read from the rows they repeat"
         )
     if bind.dialect.name == "sqlite":
-        for table, declarations in _SQLITE.items():
-            rebuild(table, declarations)
+        for table, dropped in _SQLITE_DROP.items():
+            rebuild(table, drop=dropped)
         return
     op.drop_constraint(_CUSTOMER_FK[0], "qualifying_purchases", type_="foreignkey")
     op.drop_column("qualifying_purchases", "customer_id")
@@ -108,8 +105,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        for table, after in _SQLITE_AFTER.items():
-            rebuild(table, {old: f"{old} {new}" for old, new in after.items()}, _VALUES[table])
+        for table, added in _SQLITE_ADD.items():
+            rebuild(table, values=_VALUES[table], add=added)
         return
     op.add_column("qualifying_purchases", sa.Column("customer_id", sa.Uuid(), nullable=True))
     op.add_column(
