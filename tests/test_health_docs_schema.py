@@ -161,6 +161,18 @@ async def client_on(scratch_url: str) -> AsyncIterator[httpx.AsyncClient]:
     await db.dispose()
 
 
+async def migrated_kit(scratch_url: str, client: AsyncClient) -> tuple[Settings, Tenant, Kit]:
+    """The scratch database at the latest migration, a workspace in it, and its API calls."""
+    settings = Settings(database_url=scratch_url)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    try:
+        tenant = await make_tenant(db, FakeClock())
+    finally:
+        await db.dispose()
+    return settings, tenant, Kit(client, tenant)
+
+
 async def test_the_latest_migration_downgrades_and_upgrades_again(scratch_url: str) -> None:
     settings = Settings(database_url=scratch_url)
     await asyncio.to_thread(upgrade, settings)
@@ -773,14 +785,7 @@ async def test_rewards_stand_for_their_earned_entries_across_0023(
     rewards and the remaining entries give at head; coming back removes them, and balances
     answer the same. An ``earned`` row that does not repeat its reward stops the upgrade
     before it deletes anything."""
-    settings = Settings(database_url=scratch_url)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database(settings)
-    try:
-        tenant = await make_tenant(db, FakeClock())
-    finally:
-        await db.dispose()
-    kit = Kit(client_on, tenant)
+    settings, tenant, kit = await migrated_kit(scratch_url, client_on)
     program = await kit.program()
     await kit.rule(program, reward={"type": "fixed", "amount": "5"}, hold_days=30)
     await kit.rule(
@@ -870,14 +875,7 @@ async def test_the_rule_sets_of_an_install_are_recorded_by_0024(
 ) -> None:
     """Migration 0024 records the set of every program's active rules, under the id
     ``goodwill.rules.sets.digest`` gives it: an install's purchases name it from the start."""
-    settings = Settings(database_url=scratch_url)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database(settings)
-    try:
-        tenant = await make_tenant(db, FakeClock())
-    finally:
-        await db.dispose()
-    kit = Kit(client_on, tenant)
+    settings, tenant, kit = await migrated_kit(scratch_url, client_on)
     program = await kit.program()
     first = await kit.rule(program, name="Ten", reward={"type": "percentage", "percent": "10"})
     second = await kit.rule(program, name="Café ☕", reward={"type": "fixed", "amount": "1"})
@@ -914,14 +912,7 @@ async def test_stamps_and_rewards_read_what_they_repeated_across_0025(
     column out again as the API answered it; a stored value that differs from what would be
     read in its place stops the upgrade before it drops anything; coming back, the API
     answers the same."""
-    settings = Settings(database_url=scratch_url)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database(settings)
-    try:
-        tenant = await make_tenant(db, FakeClock())
-    finally:
-        await db.dispose()
-    kit = Kit(client_on, tenant)
+    settings, _tenant, kit = await migrated_kit(scratch_url, client_on)
     program = await kit.program()
     await kit.rule(program, reward={"type": "fixed", "amount": "5"})
     await kit.rule(
@@ -991,17 +982,11 @@ async def test_stamps_and_rewards_read_what_they_repeated_across_0025(
 async def test_stamps_are_unique_by_their_ids_across_0026(
     scratch_url: str, client_on: AsyncClient
 ) -> None:
-    """Migration 0026 drops the stamps' unique ``(purchase_id, program_id, stamp_index)``:
-    a new purchase's stamps take ids made of its own, which the primary key keeps unique. Going back puts it back over the same
-    rows; coming back, a purchase's stamps are still listed by purchase."""
-    settings = Settings(database_url=scratch_url)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database(settings)
-    try:
-        tenant = await make_tenant(db, FakeClock())
-    finally:
-        await db.dispose()
-    kit = Kit(client_on, tenant)
+    """Migration 0026 drops the stamps' unique ``(purchase_id, program_id, stamp_index)``: a
+    new purchase's stamps take ids made of its own, which the primary key keeps unique. Going
+    back puts it back over the same rows; coming back, a purchase's stamps are still listed by
+    purchase."""
+    settings, _tenant, kit = await migrated_kit(scratch_url, client_on)
     card = {"kind": "stamps", "name": "Coffee", "currency": "EUR", "settings": COFFEE_CARD}
     await kit.post("/v1/programs", card, 201)
     bought = await kit.purchase(external_id="o-1", amount="4.50")

@@ -50,6 +50,27 @@ async def _plan_of(db: Database, run: Explained) -> str:
         return "\n".join(str(row[-1]) for row in rows)  # SQLite's detail, PostgreSQL's line
 
 
+async def plan_of_sent(db: Database, needle: str, act: Callable[[], Awaitable[None]]) -> str:
+    """The plan of the one statement containing ``needle`` that ``act()`` sends, as sent (its
+    values bound), explained with those values."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
+        statement, parameters = args[2], args[3]
+        if needle in statement:
+            sent.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await act()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    ((statement, parameters),) = sent
+    return await _plan_of(
+        db, lambda conn, explain: conn.exec_driver_sql(f"{explain} {statement}", parameters)
+    )
+
+
 async def _plan(db: Database, table: str, column: str) -> str:
     value = uuid.uuid4().bytes if BACKEND == "sqlite" else uuid.uuid4()
     lookup = f"SELECT id FROM {table} WHERE {column} = :value"  # noqa: S608 - fixed names
@@ -81,24 +102,12 @@ async def test_the_hold_period_job_reads_the_index_of_pending_rewards(db: Databa
     assert "WHERE status = 'pending'" in definition or (
         "WHERE ((status)::text = 'pending'::text)" in definition
     ), definition
-    # The statement as the job sends it, its values bound, explained with those values.
-    sent: list[tuple[str, Any]] = []
 
-    def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
-        statement, parameters = args[2], args[3]
-        if "hold_until" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    async def job() -> None:
         async with db.transaction() as session:
             assert await approve_due(session, datetime(2026, 12, 4, tzinfo=UTC)) == 0
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
-    ((statement, parameters),) = sent
-    plan = await _plan_of(
-        db, lambda conn, explain: conn.exec_driver_sql(f"{explain} {statement}", parameters)
-    )
+
+    plan = await plan_of_sent(db, "hold_until", job)
     assert "ix_rewards_pending_hold_until" in plan, plan
 
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from goodwill.db import Database
 from goodwill.ids import new_id
@@ -22,7 +20,7 @@ from goodwill.loyalty.facts import StampChange
 from goodwill.loyalty.models import QualifyingPurchase
 from goodwill.loyalty.service import record_refund
 from tests.conftest import BACKEND, FakeClock, Tenant, count_rows
-from tests.db.test_partial_indexes import _plan_of
+from tests.db.test_partial_indexes import plan_of_sent
 from tests.loyalty.helpers import (
     SOURCE,
     events_of,
@@ -114,23 +112,12 @@ async def test_a_purchases_stamps_are_read_through_its_customers_cards(
     await make_program(db, ws, "stamps", SETTINGS, now=clock())
     customer = await make_customer(db, ws, now=clock())
     p = purchase(customer.id, "4.00")
-    sent: list[tuple[str, Any]] = []
 
-    def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
-        statement, parameters = args[2], args[3]
-        if "FROM qualifying_purchases" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    async def refund_lookup() -> None:
         async with db.transaction() as session:
             assert await stamps.stamps_of_purchase(session, ws, p) == []
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
-    ((statement, parameters),) = sent
-    plan = await _plan_of(
-        db, lambda conn, explain: conn.exec_driver_sql(f"{explain} {statement}", parameters)
-    )
+
+    plan = await plan_of_sent(db, "FROM qualifying_purchases", refund_lookup)
     assert "ix_qualifying_purchases_card_id" in plan, plan
     if BACKEND == "sqlite":
         assert "SCAN qualifying_purchases" not in plan, plan
