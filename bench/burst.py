@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.server import backend, migrated_workspace, serve
+from bench.server import backend, migrated_workspace, serve, server_env
 from bench.workload import THREAD_IDS_LUA, load, write_script
 from bench.wrk import run_wrk
 
@@ -46,12 +46,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     with backend("postgresql") as b:
-        env = {
-            **os.environ,
-            "GOODWILL_DATABASE_URL": b.url,
-            "GOODWILL_LOG_LEVEL": "warning",
-            "GOODWILL_RUN_WORKER": "false",
-        }
+        env = server_env(b)
         key = migrated_workspace(env, "Burst")
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
             ws = asyncio.run(load(server.base_url, key, promoters=2, customers=2))

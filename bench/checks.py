@@ -56,6 +56,10 @@ SIZES_SQL = {
 }
 
 
+def stored_purchases(b: Backend) -> int:
+    return int(query(b, "SELECT count(*) FROM purchases")[0][0])
+
+
 def relation_sizes(b: Backend) -> dict[str, int]:
     """Bytes of each table and each index, as ``table.table`` and ``table.index``."""
     return {str(name): int(size or 0) for name, size in query(b, SIZES_SQL[b.name])}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench.server import BIN, backend, migrated_workspace, serve
+from bench.server import BIN, backend, migrated_workspace, serve, server_env
 from bench.workload import PURCHASE_LUA, load, write_script
 from bench.wrk import ensure_wrk, run_wrk
 
@@ -68,13 +67,7 @@ def main() -> None:
     ensure_wrk()
     ensure_py_spy()
     with backend(args.backend) as b:
-        env = {
-            **os.environ,
-            "GOODWILL_DATABASE_URL": b.url,
-            "GOODWILL_LOG_LEVEL": "warning",
-            "GOODWILL_RUN_WORKER": "false",
-            "GOODWILL_WEBHOOK_ALLOW_PRIVATE": "true",
-        }
+        env = server_env(b, GOODWILL_WEBHOOK_ALLOW_PRIVATE="true")
         key = migrated_workspace(env, "Profile")
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
             ws = asyncio.run(load(server.base_url, key, promoters=200, customers=2000))

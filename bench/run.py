@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import checks
-from bench.server import Backend, backend, migrated_workspace, serve
+from bench.server import Backend, backend, migrated_workspace, serve, server_env
 from bench.workload import CLICK_LUA, EVENT_LUA, PURCHASE_LUA, load, write_script
 from bench.wrk import WrkResult, ensure_wrk, run_wrk
 
@@ -48,14 +47,7 @@ def checkpoint(b: Backend) -> None:
 def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"backend": name}
     with backend(name) as b:
-        env = {
-            **os.environ,
-            "GOODWILL_DATABASE_URL": b.url,
-            "GOODWILL_LOG_LEVEL": "warning",
-            "GOODWILL_RUN_WORKER": "false",
-            "GOODWILL_BENCH_ECHO": "true",
-            "GOODWILL_WEBHOOK_ALLOW_PRIVATE": "true",
-        }
+        env = server_env(b, GOODWILL_BENCH_ECHO="true", GOODWILL_WEBHOOK_ALLOW_PRIVATE="true")
         key = migrated_workspace(env, "Bench")
         with serve(env) as server, tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -104,7 +96,7 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
 
             def snapshot() -> None:
                 steady_from["relations"] = checks.relation_sizes(b)
-                steady_from["stored"] = checks.query(b, "SELECT count(*) FROM purchases")[0][0]
+                steady_from["stored"] = checks.stored_purchases(b)
 
             timer = threading.Timer(duration / 5, snapshot)
             timer.start()
@@ -113,7 +105,7 @@ def run_backend(name: str, duration: int, connections: int, quick: bool) -> dict
             checkpoint(b)
             size_after, rows_after = b.size_bytes(), checks.row_count(b)
             relations_after = checks.relation_sizes(b)
-            stored = checks.query(b, "SELECT count(*) FROM purchases")[0][0]
+            stored = checks.stored_purchases(b)
             purchases_end = checks.query(b, "SELECT max(seq) FROM events")[0][0]
             created = results["purchases"].statuses.get(201, 0)
             results["bytes_per_purchase_by_relation"] = {

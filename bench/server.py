@@ -77,6 +77,18 @@ def backend(name: str) -> Iterator[Backend]:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
 
 
+def server_env(b: Backend, **settings: str) -> dict[str, str]:
+    """This process's environment for a bench server on ``b``: quiet, its in-process delivery
+    worker off, with ``settings`` (``GOODWILL_…`` names) besides."""
+    return {
+        **os.environ,
+        "GOODWILL_DATABASE_URL": b.url,
+        "GOODWILL_LOG_LEVEL": "warning",
+        "GOODWILL_RUN_WORKER": "false",
+        **settings,
+    }
+
+
 def goodwill(env: dict[str, str], *args: str) -> str:
     out = subprocess.run(
         [str(BIN / "goodwill"), *args], env=env, capture_output=True, text=True, check=False

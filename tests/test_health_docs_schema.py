@@ -93,6 +93,16 @@ def schema_diff(sync_conn):  # type: ignore[no-untyped-def]
     return compare_metadata(MigrationContext.configure(sync_conn), metadata)
 
 
+async def schema_differences(settings: Settings) -> list[Any]:
+    """:func:`schema_diff` of the database of ``settings``, on an engine of its own."""
+    db = Database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            return list(await conn.run_sync(schema_diff))
+    finally:
+        await db.dispose()
+
+
 def rows_of(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
     """Every row ``sql`` reads, on a connection of its own: called from a thread, between
     migrations, while the test's event loop waits."""
@@ -767,12 +777,7 @@ async def test_what_a_new_row_repeats_is_stored_once_across_0020(
         [("", None, True), ("lead", lead_source, True)],
         [1, 1],
     ]
-    db = Database(settings)
-    try:
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(schema_diff) == []
-    finally:
-        await db.dispose()
+    assert await schema_differences(settings) == []
     assert (await kit.get("/v1/rewards"))["data"] == answered
     assert await kit.get(f"/v1/purchases/{bought['id']}") == purchase_answer
 
@@ -861,12 +866,7 @@ async def test_rewards_stand_for_their_earned_entries_across_0023(
     await asyncio.to_thread(upgrade, settings)
     assert await asyncio.to_thread(rows_of, settings, earned_sql) == [(0,)]
     assert await whole_ledger() == at_head
-    db = Database(settings)
-    try:
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(schema_diff) == []
-    finally:
-        await db.dispose()
+    assert await schema_differences(settings) == []
     assert (await kit.get(f"/v1/promoters/{ada['id']}"))["balances"] == promoter
 
 
@@ -970,12 +970,7 @@ async def test_stamps_and_rewards_read_what_they_repeated_across_0025(
         await asyncio.to_thread(execute, settings, sql)
 
     await asyncio.to_thread(upgrade, settings)
-    db = Database(settings)
-    try:
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(schema_diff) == []
-    finally:
-        await db.dispose()
+    assert await schema_differences(settings) == []
     assert await answers() == (stamps, rewards)
 
 
@@ -1011,10 +1006,5 @@ async def test_stamps_are_unique_by_their_ids_across_0026(
     assert await asyncio.to_thread(named)
     await asyncio.to_thread(upgrade, settings)
     assert not await asyncio.to_thread(named)
-    db = Database(settings)
-    try:
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(schema_diff) == []
-    finally:
-        await db.dispose()
+    assert await schema_differences(settings) == []
     assert (await kit.get(by_purchase))["data"] == [stamp]

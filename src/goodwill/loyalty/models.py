@@ -103,9 +103,9 @@ class QualifyingPurchase(Base):
     voided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]  # NULL until it changes (migration 0020)
 
-    # Its id is made of its purchase, program and index (goodwill.loyalty.stamps.stamp_id):
+    # A new purchase's stamps take ids made of the purchase's (goodwill.loyalty.stamps.stamp_id):
     # the primary key keeps them unique (migration 0026), and a purchase's stamps are found
-    # through its customer's cards.
+    # through its customer's cards (goodwill.loyalty.stamps.of_purchase).
     __table_args__ = (
         # A card's stamps, by status when read (a card holds few): migration 0021.
         Index("ix_qualifying_purchases_card_id", "card_id"),

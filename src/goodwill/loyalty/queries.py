@@ -117,8 +117,7 @@ async def list_stamps(
     if program_id is not None:
         stmt = stmt.where(qp.program_id == program_id)
     if customer_id is not None:  # a stamp's customer is its card's
-        cards = select(LoyaltyCard.id).where(LoyaltyCard.customer_id == customer_id)
-        stmt = stmt.where(qp.card_id.in_(cards))
+        stmt = stmt.where(qp.card_id.in_(stamps.cards_of(workspace_id, customer_id)))
     if purchase_id is not None:
         stmt = stmt.where(*stamps.of_purchase(workspace_id, purchase_id))
     if status is not None:

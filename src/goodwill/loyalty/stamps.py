@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from goodwill.db.raw import insert_into, raw
@@ -35,9 +35,8 @@ _LOW_32 = (1 << 32) - 1
 
 def stamp_id(purchase_id: uuid.UUID, ordinal: int) -> uuid.UUID:
     """The id of a new purchase's ``ordinal``-th stamp (0, 1, … across all its programs, below
-    2^32 - 1): the
-    purchase's UUIDv7 with its last 32 bits (random) advanced by ``ordinal + 1``, modulo 2^32.
-    Its first 96 bits (time, version, counter) are the purchase's, so stamps sort as their
+    2^32 - 1): the purchase's UUIDv7 with its last 32 bits (random) advanced by
+    ``ordinal + 1``, modulo 2^32. Its first 96 bits (time, version, counter) are the purchase's, so stamps sort as their
     purchases do; its stamps' ids differ from one another, and from every other purchase's
     but for two purchases whose first 96 bits are the same (ids from one generator never
     are; a purchase's stamps are its only rows made this way)."""
@@ -45,23 +44,29 @@ def stamp_id(purchase_id: uuid.UUID, ordinal: int) -> uuid.UUID:
     return uuid.UUID(int=purchase_id.int & ~_LOW_32 | low)
 
 
+def cards_of(workspace_id: uuid.UUID, customer_id: Any) -> Select[Any]:
+    """The ids of a customer's cards in the workspace's programs: each program's card of a
+    customer is one entry of the cards' ``(program_id, customer_id)`` index. ``customer_id``:
+    an id, or an expression that gives one."""
+    programs = select(Program.id).where(Program.workspace_id == workspace_id)
+    card = LoyaltyCard
+    return select(card.id).where(card.program_id.in_(programs), card.customer_id == customer_id)
+
+
 def of_purchase(
     workspace_id: uuid.UUID, purchase_id: uuid.UUID, customer_id: Any | None = None
 ) -> list[Any]:
-    """The conditions that find a purchase's stamps: through its customer's cards (each
-    program's card of a customer is one entry of the cards' ``(program_id, customer_id)``
-    index) and each card's stamps (their index by card). ``customer_id``: the purchase's
-    customer, when known; else read from the purchase."""
-    qp, card = QualifyingPurchase, LoyaltyCard
+    """The conditions that find a purchase's stamps: through its customer's cards
+    (:func:`cards_of`) and each card's stamps (their index by card). ``customer_id``: the
+    purchase's customer, when known; else read from the purchase."""
+    qp = QualifyingPurchase
     if customer_id is None:
         customer_id = (
             select(Purchase.customer_id)
             .where(Purchase.workspace_id == workspace_id, Purchase.id == purchase_id)
             .scalar_subquery()
         )
-    programs = select(Program.id).where(Program.workspace_id == workspace_id)
-    cards = select(card.id).where(card.program_id.in_(programs), card.customer_id == customer_id)
-    return [qp.card_id.in_(cards), qp.purchase_id == purchase_id]
+    return [qp.card_id.in_(cards_of(workspace_id, customer_id)), qp.purchase_id == purchase_id]
 
 
 STATUSES = ("created", "redeemed", "voided", "unredeemed")
@@ -127,9 +132,9 @@ async def add_stamps(
         write_with_outbox(session, (_INSERT, rows))
     elif rows:
         await (await raw(session)).insert((_INSERT, rows))
-    inserted = [row["id"] for row in rows]
     changes = []
-    for made in inserted:
+    for row in rows:
+        made = row["id"]
         await emit_qualifying_purchase(
             session,
             "created",
