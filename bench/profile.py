@@ -4,20 +4,24 @@
 
 A fresh database and the ``--quick`` workspace of bench/workload.py, as ``make bench`` makes
 them, then the purchase workload with wrk while ``py-spy record --nonblocking -r 200`` samples
-every thread of the server (py-spy is installed into the virtualenv if it is missing). It
-prints the rate, the server's CPU per purchase, and the functions that hold the largest shares
-of the samples, by themselves and with what they call; the raw stacks stay in ``--out``.
+every thread of the server (py-spy is installed into the virtualenv if it is missing; with
+``--blocking`` it pauses the server for each sample, so that no stack loses frames). It prints
+the rate, the server's CPU per purchase, the event loop's samples by layer, and the functions
+that hold the largest shares of the samples, by themselves and with what they call; the raw
+stacks stay in ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 from bench.server import BIN, backend, migrated_workspace, serve, server_env
@@ -52,6 +56,54 @@ def shares(raw: Path) -> tuple[int, Counter[str], Counter[str]]:
     return total, alone, within
 
 
+LAYERS = (
+    "SQLite executing statements",
+    "HTTP stack and event loop",
+    "Goodwill's Python and libraries",
+)
+_HTTP = ("uvicorn/", "litestar/", "asyncio/", "httptools")
+# A line of Goodwill's that hands a statement to the sqlite3 driver: a sample there is SQLite's
+# own work (the driver holds the GIL while SQLite runs), not the Python around it.
+_DRIVER_CALL = re.compile(r"\.(execute|executemany|fetchone|fetchall)\(")
+_SOURCE = Path(__file__).resolve().parent.parent / "src"
+
+
+@cache
+def _calls_driver(path: str, line: int) -> bool:
+    try:
+        text = (_SOURCE / path).read_text().splitlines()[line - 1]
+    except (OSError, IndexError):
+        return False
+    return _DRIVER_CALL.search(text) is not None
+
+
+def layer(leaf: str) -> str:
+    """Which of :data:`LAYERS` a stack's innermost frame (``name (path:line)``) is in."""
+    where = re.search(r"\((goodwill/[^:]+):(\d+)\)$", leaf)
+    building = "<listcomp>" in leaf or "<genexpr>" in leaf  # the values, before the call
+    if where is not None and not building and _calls_driver(where[1], int(where[2])):
+        return LAYERS[0]
+    if any(mark in leaf for mark in _HTTP):
+        return LAYERS[1]
+    return LAYERS[2]
+
+
+def layers(raw: Path) -> tuple[int, Counter[str]]:
+    """The event loop's samples (the stacks under ``goodwill serve``; the others are the
+    commit and checkpoint threads), and how many are in each layer."""
+    loop, by_layer = 0, Counter[str]()
+    for line in raw.read_text().splitlines():
+        if not line.strip():
+            continue
+        stack, count = line.rsplit(" ", 1)
+        frames = stack.split(";")
+        if not any(f.startswith("serve (goodwill/cli.py") for f in frames):
+            continue
+        loop += int(count)
+        by_layer[layer(frames[-1])] += int(count)
+    return loop, by_layer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,6 +115,12 @@ def main() -> None:
         "--out", type=Path, default=Path(tempfile.gettempdir()) / "goodwill-profile.txt"
     )
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument(
+        "--blocking",
+        action="store_true",
+        help="pause the server for each sample: slower, but every stack is whole "
+        "(with --nonblocking some are read while the interpreter changes them, and lose frames)",
+    )
     args = parser.parse_args()
     ensure_wrk()
     ensure_py_spy()
@@ -74,7 +132,8 @@ def main() -> None:
             script = write_script(Path(tmp) / "purchases.lua", ws, PURCHASE_LUA)
             spy = subprocess.Popen(
                 [
-                    *(str(PY_SPY), "record", "--nonblocking", "-r", "200"),
+                    *(str(PY_SPY), "record", "-r", "200"),
+                    *([] if args.blocking else ["--nonblocking"]),
                     *("-d", str(args.seconds), "-f", "raw", "-o", str(args.out)),
                     *("-p", str(server.pid)),
                 ],
@@ -100,6 +159,10 @@ def main() -> None:
     print(f"\n{total} samples; by itself:")
     for name, n in alone.most_common(args.top):
         print(f"{n / total:7.1%}  {name}")
+    loop, by_layer = layers(args.out)
+    print(f"\nthe event loop's {loop} samples ({loop / max(total, 1):.0%}), by layer:")
+    for name in LAYERS:
+        print(f"{by_layer[name] / max(loop, 1):7.1%}  {name}")
     print("\nGoodwill's functions, with what they call:")
     ours = [(name, n) for name, n in within.most_common() if "goodwill/" in name]
     for name, n in ours[: args.top]:
