@@ -21,6 +21,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -39,16 +40,19 @@ def ensure_py_spy() -> None:
         )
 
 
+def stacks(raw: Path) -> Iterator[tuple[list[str], int]]:
+    """py-spy's raw output: each stack's frames, outermost first, and its samples."""
+    for line in raw.read_text().splitlines():
+        if line.strip():
+            stack, count = line.rsplit(" ", 1)
+            yield stack.split(";"), int(count)
+
+
 def shares(raw: Path) -> tuple[int, Counter[str], Counter[str]]:
     """Samples in all, and by function: by itself (the innermost frame) and with its callees
     (each function once per stack)."""
     total, alone, within = 0, Counter[str](), Counter[str]()
-    for line in raw.read_text().splitlines():
-        if not line.strip():
-            continue
-        stack, count = line.rsplit(" ", 1)
-        n = int(count)
-        frames = stack.split(";")
+    for frames, n in stacks(raw):
         total += n
         alone[frames[-1]] += n
         for name in {f.split(":")[0] + ")" if " (" in f else f for f in frames}:
@@ -92,15 +96,10 @@ def layers(raw: Path) -> tuple[int, Counter[str]]:
     """The event loop's samples (the stacks under ``goodwill serve``; the others are the
     commit and checkpoint threads), and how many are in each layer."""
     loop, by_layer = 0, Counter[str]()
-    for line in raw.read_text().splitlines():
-        if not line.strip():
-            continue
-        stack, count = line.rsplit(" ", 1)
-        frames = stack.split(";")
-        if not any(f.startswith("serve (goodwill/cli.py") for f in frames):
-            continue
-        loop += int(count)
-        by_layer[layer(frames[-1])] += int(count)
+    for frames, n in stacks(raw):
+        if any(f.startswith("serve (goodwill/cli.py") for f in frames):
+            loop += n
+            by_layer[layer(frames[-1])] += n
     return loop, by_layer
 
 

@@ -46,12 +46,11 @@ def _rows(db: sqlite3.Connection, count: int) -> tuple[Rows, list[dict[str, list
         r[0] for r in db.execute("SELECT id FROM purchases ORDER BY rowid DESC LIMIT ?", [count])
     ]
     marks = ",".join("?" * len(ids))
-    chosen = f"SELECT id FROM purchases WHERE id IN ({marks})"  # noqa: S608 - placeholders
     queries = {
         "purchases": (f"SELECT rowid, * FROM purchases WHERE id IN ({marks})", ids),  # noqa: S608
-        "rewards": (f"SELECT rowid, * FROM rewards WHERE purchase_id IN ({chosen})", ids),  # noqa: S608
+        "rewards": (f"SELECT rowid, * FROM rewards WHERE purchase_id IN ({marks})", ids),  # noqa: S608
         "qualifying_purchases": (
-            f"SELECT rowid, * FROM qualifying_purchases WHERE purchase_id IN ({chosen})",  # noqa: S608
+            f"SELECT rowid, * FROM qualifying_purchases WHERE purchase_id IN ({marks})",  # noqa: S608
             ids,
         ),
         # the referrals those purchases created: made with them, not before the first of them
@@ -70,13 +69,14 @@ def _rows(db: sqlite3.Connection, count: int) -> tuple[Rows, list[dict[str, list
         rows[table] = ([d[0] for d in cursor.description], cursor.fetchall())
     position = {pid: i for i, pid in enumerate(ids)}
     by_purchase: list[dict[str, list[Any]]] = [defaultdict(list) for _ in ids]
-    for table, key in [("purchases", "id"), ("rewards", "purchase_id")]:
+    for table, key in [
+        ("purchases", "id"),
+        ("rewards", "purchase_id"),
+        ("qualifying_purchases", "purchase_id"),
+    ]:
         column = rows[table][0].index(key)
         for row in rows[table][1]:
             by_purchase[position[row[column]]][table].append(row)
-    column = rows["qualifying_purchases"][0].index("purchase_id")
-    for row in rows["qualifying_purchases"][1]:
-        by_purchase[position[row[column]]]["qualifying_purchases"].append(row)
     for table in ["events", "referrals"]:
         for i, row in enumerate(rows[table][1]):
             by_purchase[i % len(ids)][table].append(row)
